@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# make            build kmod/oktls.ko (against KDIR), userspace and selftests
+# make check      the test suite: every supported kernel in QEMU (see README)
+# make vm         an interactive guest with oktls loaded
+#
+# KVER selects the kernel(s): by default the newest Debian 6.12 and 6.1
+# point releases, resolved at setup time. KDIR defaults to the first one's
+# headers.
+
+DEPS := selftests/qemu/deps.sh
+KVERS := $(or $(KVER),$(shell $(DEPS) --kvers 2>/dev/null))
+KDIR ?= /lib/modules/$(firstword $(KVERS))/build
+export OKTLS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/oktls
+
+.PHONY: all deps modules userspace selftests check vm clean
+
+all: modules userspace selftests
+
+deps:
+	@$(DEPS)
+
+modules: deps
+	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
+
+userspace: deps
+	$(MAKE) -C userspace
+
+selftests: deps
+	$(MAKE) -C selftests
+
+check:
+	@KVER="$(KVERS)" selftests/qemu/check.sh
+
+vm: modules selftests
+	mkdir -p build/vm
+	cp kmod/oktls.ko build/vm/
+	selftests/qemu/run.sh --interactive $(firstword $(KVERS)) build/vm
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	$(MAKE) -C userspace clean
+	$(MAKE) -C selftests clean
+	rm -rf build

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The TCP upper-layer protocol: attach oktls to an established socket and
+ * pick the socket's proto by (family, TX configuration, RX configuration).
+ *
+ * oktls owns a socket by swapping sk->sk_prot for a copy of the TCP proto
+ * whose entry points it overrides; everything it does not override stays
+ * TCP's own. Close restores the original proto before TCP closes.
+ */
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <net/tcp.h>
+
+#include "oktls.h"
+
+enum {
+	OKTLS_IPV4,
+	OKTLS_IPV6,
+	OKTLS_NUM_FAMILIES,
+};
+
+static struct proto protos[OKTLS_NUM_FAMILIES][OKTLS_CONF_NUM][OKTLS_CONF_NUM];
+
+/*
+ * tcpv6_prot is not exported and its module may load after ours, so the
+ * IPv6 protos are built from the first IPv6 socket that attaches.
+ */
+static const struct proto *saved_tcpv6_prot;
+static DEFINE_MUTEX(tcpv6_prot_mutex);
+
+static int oktls_setsockopt(struct sock *sk, int level, int optname,
+			    sockptr_t optval, unsigned int optlen)
+{
+	struct oktls_ctx *ctx = oktls_ctx(sk);
+
+	if (level != SOL_TLS)
+		return ctx->sk_proto->setsockopt(sk, level, optname, optval,
+						 optlen);
+	return oktls_sockopt_set(sk, optname, optval, optlen);
+}
+
+static int oktls_getsockopt(struct sock *sk, int level, int optname,
+			    char __user *optval, int __user *optlen)
+{
+	struct oktls_ctx *ctx = oktls_ctx(sk);
+
+	if (level != SOL_TLS)
+		return ctx->sk_proto->getsockopt(sk, level, optname, optval,
+						 optlen);
+	return oktls_sockopt_get(sk, optname, optval, optlen);
+}
+
+static void oktls_close(struct sock *sk, long timeout)
+{
+	struct oktls_ctx *ctx = oktls_ctx(sk);
+	struct proto *base = ctx->sk_proto;
+
+	lock_sock(sk);
+	/*
+	 * Readers of icsk_ulp_data outside the socket lock (diag) hold
+	 * sk_callback_lock or RCU; the context is freed after a grace period.
+	 */
+	write_lock_bh(&sk->sk_callback_lock);
+	rcu_assign_pointer(inet_csk(sk)->icsk_ulp_data, NULL);
+	WRITE_ONCE(sk->sk_prot, base);
+	write_unlock_bh(&sk->sk_callback_lock);
+	release_sock(sk);
+
+	kfree_rcu(ctx, rcu);
+	base->close(sk, timeout);
+}
+
+static void build_protos(struct proto prot[OKTLS_CONF_NUM][OKTLS_CONF_NUM],
+			 const struct proto *base)
+{
+	struct proto *p = &prot[OKTLS_CONF_BASE][OKTLS_CONF_BASE];
+
+	*p = *base;
+	p->setsockopt = oktls_setsockopt;
+	p->getsockopt = oktls_getsockopt;
+	p->close = oktls_close;
+}
+
+static int family_index(const struct sock *sk)
+{
+	return sk->sk_family == AF_INET6 ? OKTLS_IPV6 : OKTLS_IPV4;
+}
+
+static void ensure_tcpv6_protos(const struct proto *prot)
+{
+	/* Pairs with the release below: protos are built once seen. */
+	if (likely(prot == smp_load_acquire(&saved_tcpv6_prot)))
+		return;
+
+	mutex_lock(&tcpv6_prot_mutex);
+	if (prot != saved_tcpv6_prot) {
+		build_protos(protos[OKTLS_IPV6], prot);
+		/* Publish the pointer only after the protos it guards. */
+		smp_store_release(&saved_tcpv6_prot, prot);
+	}
+	mutex_unlock(&tcpv6_prot_mutex);
+}
+
+/**
+ * oktls_ulp_update_prot() - point the socket at the proto for its config
+ * @sk: the socket, locked
+ * @ctx: its oktls context
+ */
+void oktls_ulp_update_prot(struct sock *sk, struct oktls_ctx *ctx)
+{
+	WRITE_ONCE(sk->sk_prot,
+		   &protos[family_index(sk)][ctx->tx_conf][ctx->rx_conf]);
+}
+
+/* Called by the TCP core with the socket locked, in process context. */
+static int oktls_ulp_init(struct sock *sk)
+{
+	struct oktls_ctx *ctx;
+
+	/*
+	 * Listening sockets never get here (no clone op); like the stock
+	 * module, only an established connection can carry records.
+	 */
+	if (sk->sk_state != TCP_ESTABLISHED)
+		return -ENOTCONN;
+
+	if (sk->sk_family == AF_INET6)
+		ensure_tcpv6_protos(sk->sk_prot);
+
+	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+	if (!ctx)
+		return -ENOMEM;
+
+	ctx->sk_proto = READ_ONCE(sk->sk_prot);
+	ctx->tx_conf = OKTLS_CONF_BASE;
+	ctx->rx_conf = OKTLS_CONF_BASE;
+
+	write_lock_bh(&sk->sk_callback_lock);
+	rcu_assign_pointer(inet_csk(sk)->icsk_ulp_data, ctx);
+	oktls_ulp_update_prot(sk, ctx);
+	write_unlock_bh(&sk->sk_callback_lock);
+	return 0;
+}
+
+static struct tcp_ulp_ops oktls_ulp_ops __read_mostly = {
+	.name	= "oktls",
+	.owner	= THIS_MODULE,
+	.init	= oktls_ulp_init,
+};
+
+/**
+ * oktls_ulp_register() - build the IPv4 protos and register the ULP
+ *
+ * Return: 0, or a negative errno from the TCP core.
+ */
+int oktls_ulp_register(void)
+{
+	build_protos(protos[OKTLS_IPV4], &tcp_prot);
+	return tcp_register_ulp(&oktls_ulp_ops);
+}
+
+/**
+ * oktls_ulp_unregister() - undo oktls_ulp_register()
+ *
+ * Sockets hold a module reference while attached, so none remain.
+ */
+void oktls_ulp_unregister(void)
+{
+	tcp_unregister_ulp(&oktls_ulp_ops);
+	/* kfree_rcu() callbacks of closed sockets must run before unload. */
+	rcu_barrier();
+}

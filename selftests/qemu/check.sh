@@ -1,0 +1,149 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The test command: for each supported kernel, build oktls.ko against its
+# headers with the quality gates (W=1, sparse, checkpatch), boot it in QEMU,
+# run every selftest and count the results. Fails on any failed test, any
+# guest that did not finish, and any kernel splat in the guest console.
+#
+# Ends with the line "N passed, N failed". Logs are kept under build/.
+
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+here=$top/selftests/qemu
+build=$top/build
+cache=${OKTLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/oktls}
+start=$(date +%s)
+
+# Lines that mean the kernel is unhappy, whatever the tests said.
+splat='BUG:|WARNING:|Oops|general protection fault|KASAN|UBSAN|lockdep|possible circular locking|possible recursive locking|inconsistent lock state|unreferenced object|Kernel panic|Call Trace:|blocked for more than|rcu: INFO|self-detected stall|refcount_t:|list_add corruption|list_del corruption'
+
+total_pass=0
+total_fail=0
+total_skip=0
+failures=()
+
+pass() { total_pass=$((total_pass + 1)); k_pass=$((k_pass + 1)); }
+skip() { total_skip=$((total_skip + 1)); k_skip=$((k_skip + 1)); }
+fail() {
+	total_fail=$((total_fail + 1))
+	k_fail=$((k_fail + 1))
+	failures+=("$1")
+	echo "not ok  $1"
+}
+
+# gate NAME LOG: passes when LOG has no diagnostics; prints them otherwise.
+gate() {
+	local name=$1 log=$2
+	if grep -qE 'warning:|error:|WARNING:|ERROR:|CHECK:' "$log"; then
+		fail "$name"
+		grep -E 'warning:|error:|WARNING:|ERROR:|CHECK:' "$log" | head -n 20 | sed 's/^/        /'
+	else
+		pass
+		echo "ok      $name"
+	fi
+}
+
+# Build the module for one kernel in its own tree under build/, so the two
+# kernels' objects never mix, with W=1 and sparse on every file (C=2).
+build_module() {
+	local kver=$1 dir=$build/$kver
+	mkdir -p "$dir/src"
+	cp -p "$top/Kbuild" "$dir/src/"
+	cp -rp "$top/kmod" "$dir/src/"
+	rm -f "$dir/oktls.ko"
+	make -s -C "/lib/modules/$kver/build" M="$dir/src" W=1 C=2 modules \
+		>"$dir/build.log" 2>&1
+	local rc=$?
+	[ $rc = 0 ] && cp "$dir/src/kmod/oktls.ko" "$dir/oktls.ko"
+	return $rc
+}
+
+# Count one kernel's TAP log: every "ok"/"not ok" line is a test; a binary
+# that exited non-zero without a failed test line counts as one failure.
+count_tap() {
+	local kver=$1 tap=$2 line name rc
+	while IFS= read -r line; do
+		line=${line%$'\r'}
+		case $line in
+		"ok "*"# SKIP"*) skip; echo "skip    ${line#ok }" ;;
+		"ok "*) pass ;;
+		"not ok "*) fail "$kver: $cur: ${line#not ok }" ;;
+		"# OKTLS-TEST-BEGIN "*) cur=${line#\# OKTLS-TEST-BEGIN }; cur_fail=$k_fail ;;
+		"# OKTLS-TEST-END "*)
+			rc=${line##*rc=}
+			name=${line#\# OKTLS-TEST-END }
+			name=${name%% *}
+			if [ "$rc" != 0 ] && [ "$rc" != 4 ] && [ "$k_fail" = "$cur_fail" ]; then
+				fail "$kver: $name exited with status $rc"
+			fi
+			;;
+		"# module "*" not available"|"OKTLS-RIG-ERROR"*) echo "        ${line#\# }" ;;
+		esac
+	done <"$tap"
+}
+
+run_kernel() {
+	local kver=$1 dir=$build/$1 t0 rc
+	k_pass=0 k_fail=0 k_skip=0
+	t0=$(date +%s)
+	echo "== $kver"
+	if build_module "$kver"; then
+		gate "$kver: build W=1 C=2 (sparse)" "$dir/build.log"
+	else
+		fail "$kver: build"
+		tail -n 20 "$dir/build.log" | sed 's/^/        /'
+		return
+	fi
+
+	"$here/run.sh" "$kver" "$dir"
+	rc=$?
+	touch "$dir/console.log" "$dir/tap.log"
+	count_tap "$kver" "$dir/tap.log"
+	if ! grep -q '^OKTLS-RIG-DONE' "$dir/tap.log"; then
+		fail "$kver: guest did not finish (qemu status $rc; see $dir/console.log)"
+		tail -n 15 "$dir/console.log" | sed 's/^/        /'
+	fi
+	if grep -qE "$splat" "$dir/console.log"; then
+		fail "$kver: kernel splat in guest console ($dir/console.log)"
+		grep -E -B2 -A8 "$splat" "$dir/console.log" | head -n 40 | sed 's/^/        /'
+	else
+		pass
+		echo "ok      $kver: guest console clean"
+	fi
+	echo "$kver: $k_pass passed, $k_fail failed, $k_skip skipped ($(($(date +%s) - t0)) s)"
+}
+
+"$here/deps.sh" || exit 1
+mapfile -t kvers < <("$here/deps.sh" --kvers)
+[ ${#kvers[@]} -gt 0 ] || { echo "oktls check: no kernel to test" >&2; exit 1; }
+
+mkdir -p "$build"
+k_pass=0 k_fail=0 k_skip=0
+echo "== host"
+if make -s -C "$top" userspace selftests >"$build/host-build.log" 2>&1; then
+	gate "host: userspace and selftests build" "$build/host-build.log"
+else
+	fail "host: userspace and selftests build"
+	tail -n 20 "$build/host-build.log" | sed 's/^/        /'
+fi
+perl "$cache/src/scripts/checkpatch.pl" --no-tree --strict --terse --show-types \
+	-f $(cd "$top" && git ls-files -co --exclude-standard 'kmod/*.[ch]' | sed "s|^|$top/|") \
+	>"$build/checkpatch.log" 2>&1
+gate "host: checkpatch --strict kmod/" "$build/checkpatch.log"
+
+for kver in "${kvers[@]}"; do
+	run_kernel "$kver"
+done
+
+echo
+echo "kernels: ${kvers[*]}"
+echo "time: $(($(date +%s) - start)) s"
+if [ ${#failures[@]} -gt 0 ]; then
+	echo "failed:"
+	printf '  %s\n' "${failures[@]}"
+fi
+echo "$total_skip skipped"
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" = 0 ]

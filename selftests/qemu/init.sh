@@ -1,0 +1,60 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# PID 1 of the test guest. The kernel console is ttyS0; test output (TAP)
+# goes to ttyS1 so kernel messages never interleave with it. The host reads
+# OKTLS-RIG-DONE as proof the run finished rather than hung or crashed.
+
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+[ -d /sys/kernel/debug ] && mount -t debugfs debugfs /sys/kernel/debug
+
+out=/dev/ttyS1
+stty -F "$out" raw -echo 2>/dev/null
+say() { echo "$*" >"$out"; }
+
+finish() {
+	sync
+	poweroff -f
+	sleep 10
+}
+
+hostname oktls-guest
+ip link set lo up
+# Loopback tests want the same buffers a server would see.
+sysctl -qw net.core.rmem_max=16777216 net.core.wmem_max=16777216
+
+say "# OKTLS-RIG kernel $(uname -r)"
+for m in $(cat /etc/oktls-modules); do
+	modprobe "$m" 2>/dev/null || say "# module $m not available"
+done
+
+if ! insmod /lib/oktls/oktls.ko; then
+	say "OKTLS-RIG-ERROR insmod oktls.ko failed"
+	finish
+fi
+
+if [ -n "$OKTLS_INTERACTIVE" ]; then
+	echo "oktls guest: module loaded, tests in /tests, poweroff -f to quit"
+	cd /tests
+	setsid cttyhack sh -l
+	finish
+fi
+
+limit=${OKTLS_TEST_TIMEOUT:-600}
+for t in /tests/*_test; do
+	[ -x "$t" ] || continue
+	name=${t##*/}
+	say "# OKTLS-TEST-BEGIN $name"
+	(cd /tests && timeout "$limit" "$t" >"$out" 2>&1)
+	say "# OKTLS-TEST-END $name rc=$?"
+done
+say "OKTLS-RIG-DONE"
+finish

@@ -1,0 +1,100 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot one Debian kernel in QEMU (TCG) with oktls.ko and the selftests in a
+# busybox initramfs, and bring the results back.
+#
+#   run.sh KVER OUTDIR            run every selftest; OUTDIR gets console.log
+#                                 (kernel) and tap.log (tests)
+#   run.sh --interactive KVER OUTDIR
+#                                 a shell on the guest console instead
+#
+# The module is taken from OUTDIR/oktls.ko, the tests from selftests/.
+# VM_TIMEOUT (seconds, default 1500) bounds the whole boot; TEST_TIMEOUT
+# (default 600) each test binary inside it.
+
+set -euo pipefail
+
+interactive=
+if [ "${1:-}" = --interactive ]; then
+	interactive=1
+	shift
+fi
+kver=$1
+out=$2
+top=$(cd "$(dirname "$0")/../.." && pwd)
+here=$top/selftests/qemu
+stage=$out/initramfs
+vm_timeout=${VM_TIMEOUT:-1500}
+test_timeout=${TEST_TIMEOUT:-600}
+
+die() { echo "oktls rig: $*" >&2; exit 1; }
+
+[ -f "/boot/vmlinuz-$kver" ] || die "no /boot/vmlinuz-$kver (run selftests/qemu/deps.sh)"
+[ -f "$out/oktls.ko" ] || die "no $out/oktls.ko"
+
+# Copy a program and the shared libraries it needs into the stage.
+copy_prog() {
+	local prog=$1 dest=${2:-$1} lib
+	install -D -m 0755 "$prog" "$stage/$dest"
+	for lib in $(ldd "$prog" 2>/dev/null | grep -o '/[^ ]*'); do
+		[ -e "$stage$lib" ] || install -D -m 0755 "$lib" "$stage$lib"
+	done
+}
+
+copy_modules() {
+	local m path dst mods=/lib/modules/$kver
+	: >"$stage/etc/oktls-modules"
+	for m in $(grep -v '^#' "$here/modules"); do
+		# A module this kernel lacks is left out; init reports it.
+		echo "$m" >>"$stage/etc/oktls-modules"
+		for path in $(modprobe -S "$kver" --show-depends "$m" 2>/dev/null |
+			      awk '$1 == "insmod" { print $2 }'); do
+			dst=$stage${path%.xz}
+			[ -e "$dst" ] && continue
+			mkdir -p "$(dirname "$dst")"
+			case $path in
+			*.xz) xz -dc "$path" >"$dst" ;;
+			*.zst) zstd -qdc "$path" >"$dst" ;;
+			*) cp "$path" "$dst" ;;
+			esac
+		done
+	done
+	cp "$mods"/modules.order "$mods"/modules.builtin* "$stage$mods/" 2>/dev/null || true
+	depmod -b "$stage" "$kver"
+}
+
+build_initramfs() {
+	local t
+	rm -rf "$stage"
+	mkdir -p "$stage"/{bin,sbin,etc,lib/oktls,tests,usr/bin,usr/sbin}
+	install -m 0755 /bin/busybox "$stage/bin/busybox"
+	install -m 0755 "$here/init.sh" "$stage/init"
+	install -m 0644 "$out/oktls.ko" "$stage/lib/oktls/oktls.ko"
+	for t in "$top"/selftests/*_test; do
+		[ -x "$t" ] && copy_prog "$t" "/tests/${t##*/}"
+	done
+	copy_modules
+	(cd "$stage" && find . | cpio -o -H newc --quiet) | gzip -1 >"$out/initramfs.cpio.gz"
+}
+
+build_initramfs
+
+append="console=ttyS0 panic=-1 loglevel=7 no_hash_pointers OKTLS_TEST_TIMEOUT=$test_timeout"
+qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G -nodefaults -no-reboot
+      -display none -kernel "/boot/vmlinuz-$kver" -initrd "$out/initramfs.cpio.gz")
+
+if [ -n "$interactive" ]; then
+	exec "${qemu[@]}" -append "$append OKTLS_INTERACTIVE=1" \
+		-serial mon:stdio -serial "file:$out/tap.log"
+fi
+
+rm -f "$out/console.log" "$out/tap.log"
+rc=0
+timeout -k 10 "$vm_timeout" "${qemu[@]}" -append "$append" \
+	-serial "file:$out/console.log" -serial "file:$out/tap.log" \
+	</dev/null || rc=$?
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+	echo "oktls rig: $kver: guest killed after ${vm_timeout}s" >&2
+fi
+exit "$rc"
