@@ -11,7 +11,10 @@
 #
 # The module is taken from OUTDIR/oktls.ko, the tests from selftests/.
 # VM_TIMEOUT (seconds, default 1500) bounds the whole boot; TEST_TIMEOUT
-# (default 600) each test binary inside it.
+# (default 600) each test binary inside it. OKTLS_APPEND adds to the kernel
+# command line; NAME=value words there reach the tests as environment
+# (OKTLS_TEST_ULP=tls runs the socket tests against the stock module,
+# OKTLS_TESTS="tx_test" runs only the named binaries).
 
 set -euo pipefail
 
@@ -80,7 +83,7 @@ build_initramfs() {
 
 build_initramfs
 
-append="console=ttyS0 panic=-1 loglevel=7 no_hash_pointers OKTLS_TEST_TIMEOUT=$test_timeout"
+append="console=ttyS0 panic=-1 loglevel=7 no_hash_pointers OKTLS_TEST_TIMEOUT=$test_timeout ${OKTLS_APPEND:-}"
 qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G -nodefaults -no-reboot
       -display none -kernel "/boot/vmlinuz-$kver" -initrd "$out/initramfs.cpio.gz")
 
