@@ -55,16 +55,26 @@ static void oktls_close(struct sock *sk, long timeout)
 {
 	struct oktls_ctx *ctx = oktls_ctx(sk);
 	struct proto *base = ctx->sk_proto;
+	bool flushed;
+
+	oktls_tx_stop(sk, ctx);
 
 	lock_sock(sk);
+	flushed = oktls_tx_release(sk, ctx);
 	/*
-	 * Readers of icsk_ulp_data outside the socket lock (diag) hold
-	 * sk_callback_lock or RCU; the context is freed after a grace period.
+	 * Softirq readers of icsk_ulp_data (write_space) use RCU; the
+	 * context is freed after a grace period.
 	 */
 	write_lock_bh(&sk->sk_callback_lock);
 	rcu_assign_pointer(inet_csk(sk)->icsk_ulp_data, NULL);
 	WRITE_ONCE(sk->sk_prot, base);
 	write_unlock_bh(&sk->sk_callback_lock);
+	if (!flushed) {
+		/* Reset rather than let the peer see a silently cut stream. */
+		sock_set_flag(sk, SOCK_LINGER);
+		WRITE_ONCE(sk->sk_lingertime, 0);
+		timeout = 0;
+	}
 	release_sock(sk);
 
 	kfree_rcu(ctx, rcu);
@@ -75,11 +85,19 @@ static void build_protos(struct proto prot[OKTLS_CONF_NUM][OKTLS_CONF_NUM],
 			 const struct proto *base)
 {
 	struct proto *p = &prot[OKTLS_CONF_BASE][OKTLS_CONF_BASE];
+	int rx;
 
 	*p = *base;
 	p->setsockopt = oktls_setsockopt;
 	p->getsockopt = oktls_getsockopt;
 	p->close = oktls_close;
+
+	for (rx = OKTLS_CONF_BASE; rx < OKTLS_CONF_NUM; rx++) {
+		if (rx != OKTLS_CONF_BASE)
+			prot[OKTLS_CONF_BASE][rx] = *p;
+		prot[OKTLS_CONF_SW][rx] = prot[OKTLS_CONF_BASE][rx];
+		oktls_tx_build_proto(&prot[OKTLS_CONF_SW][rx]);
+	}
 }
 
 static int family_index(const struct sock *sk)
@@ -133,6 +151,8 @@ static int oktls_ulp_init(struct sock *sk)
 		return -ENOMEM;
 
 	ctx->sk_proto = READ_ONCE(sk->sk_prot);
+	ctx->sk = sk;
+	mutex_init(&ctx->tx_lock);
 	ctx->tx_conf = OKTLS_CONF_BASE;
 	ctx->rx_conf = OKTLS_CONF_BASE;
 

@@ -1,0 +1,538 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Transmit: plaintext from sendmsg, sendfile and splice is gathered into
+ * records in page-frag pages, sealed in place with the AEAD and handed to
+ * TCP by page reference (no second copy).
+ *
+ * A socket holds at most one open record (plaintext not yet sealed, for
+ * MSG_MORE) and one sealed record TCP has not taken whole (a non-blocking
+ * or interrupted send). The sealed record is counted as sent to the
+ * application; it is pushed on the next send, when TCP frees send space,
+ * or at close.
+ */
+#include <crypto/aead.h>
+#include <linux/highmem.h>
+#include <linux/net.h>
+#include <linux/sched/signal.h>
+#include <linux/tls.h>
+#include <net/sock.h>
+#include <net/tcp.h>
+
+#include "oktls.h"
+
+#define TX_FLAGS (MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL | MSG_CMSG_COMPAT | \
+		  MSG_SPLICE_PAGES | MSG_EOR | MSG_SENDPAGE_NOPOLICY)
+
+static void rec_release(struct sock *sk, struct oktls_rec *rec)
+{
+	unsigned int i;
+
+	for (i = 0; i < rec->nr_frags; i++)
+		put_page(rec->frags[i].bv_page);
+	if (rec->charged) {
+		sk_wmem_queued_add(sk, -(int)rec->charged);
+		sk_mem_uncharge(sk, rec->charged);
+	}
+	memset(rec, 0, sizeof(*rec));
+}
+
+/*
+ * Carve @len contiguous bytes (at most 32, which sk_page_frag_refill()
+ * guarantees) from the socket's page frag as a new piece of @rec.
+ */
+static void *rec_add_small(struct sock *sk, struct oktls_rec *rec,
+			   unsigned int len)
+{
+	struct page_frag *pfrag = sk_page_frag(sk);
+	struct bio_vec *bv;
+	void *p;
+
+	if (!sk_page_frag_refill(sk, pfrag))
+		return NULL;
+	bv = &rec->frags[rec->nr_frags++];
+	bvec_set_page(bv, pfrag->page, len, pfrag->offset);
+	get_page(pfrag->page);
+	p = page_address(pfrag->page) + pfrag->offset;
+	pfrag->offset += len;
+	return p;
+}
+
+/*
+ * Copy up to @len bytes of plaintext into @rec. Returns bytes copied (short
+ * when the record runs out of pieces), -ENOMEM or -EFAULT when none were.
+ */
+static int rec_fill(struct sock *sk, struct oktls_rec *rec,
+		    struct iov_iter *from, unsigned int len)
+{
+	struct page_frag *pfrag = sk_page_frag(sk);
+	unsigned int done = 0;
+
+	while (done < len) {
+		struct bio_vec *last = &rec->frags[rec->nr_frags - 1];
+		unsigned int n, copied;
+		bool merge;
+
+		if (!sk_page_frag_refill(sk, pfrag))
+			break;
+		merge = rec->nr_frags > 1 && last->bv_page == pfrag->page &&
+			last->bv_offset + last->bv_len == pfrag->offset;
+		/* Keep the last piece for the trailer. */
+		if (!merge && rec->nr_frags >= OKTLS_REC_MAX_FRAGS - 1)
+			break;
+		n = min(len - done, pfrag->size - pfrag->offset);
+		copied = copy_from_iter(page_address(pfrag->page) +
+					pfrag->offset, n, from);
+		if (!copied)
+			return done ? done : -EFAULT;
+		if (merge) {
+			last->bv_len += copied;
+		} else {
+			bvec_set_page(&rec->frags[rec->nr_frags++],
+				      pfrag->page, copied, pfrag->offset);
+			get_page(pfrag->page);
+		}
+		pfrag->offset += copied;
+		done += copied;
+		if (copied < n)
+			break;
+	}
+	if (!done)
+		return -ENOMEM;
+	rec->plain_len += done;
+	rec->charged += done;
+	sk_wmem_queued_add(sk, done);
+	sk_mem_charge(sk, done);
+	return done;
+}
+
+/* Start an open record: its first piece is room for the prefix. */
+static int rec_open(struct sock *sk, struct oktls_tx *tx, u8 type)
+{
+	struct oktls_rec *rec = &tx->open;
+
+	if (!rec_add_small(sk, rec, oktls_rec_prefix(&tx->keys->params)))
+		return -ENOMEM;
+	rec->type = type;
+	return 0;
+}
+
+/*
+ * Encrypt the open record in place and make it the sealed one. The caller
+ * has pushed any earlier sealed record. The sequence number is consumed
+ * whatever happens next, so a failure here breaks the stream.
+ */
+static int rec_seal(struct sock *sk, struct oktls_tx *tx)
+{
+	const struct oktls_rec_params *p = &tx->keys->params;
+	struct oktls_keys *keys = tx->keys;
+	struct oktls_rec *rec = &tx->open;
+	unsigned int i, nsg, aad_len;
+	struct bio_vec *bv;
+	DECLARE_CRYPTO_WAIT(wait);
+	u8 *hdr, *trailer;
+	int err;
+
+	trailer = rec_add_small(sk, rec, p->tls13 + p->tag_size);
+	if (!trailer)
+		return -ENOMEM;
+	if (p->tls13)
+		trailer[0] = rec->type;
+
+	bv = &rec->frags[0];
+	hdr = page_address(bv->bv_page) + bv->bv_offset;
+	oktls_rec_header(p, hdr, rec->type, rec->plain_len);
+	if (p->explicit_nonce)
+		memcpy(hdr + OKTLS_HEADER_SIZE,
+		       keys->iv + keys->cipher->salt_size, p->explicit_nonce);
+	aad_len = oktls_rec_aad(p, tx->aad, hdr, keys->seq, rec->type,
+				rec->plain_len);
+	oktls_keys_aead_iv(keys, tx->aead_iv);
+
+	nsg = rec->nr_frags;	/* the AAD replaces the prefix piece */
+	sg_init_table(tx->sg, nsg);
+	sg_set_buf(&tx->sg[0], tx->aad, aad_len);
+	for (i = 1; i < nsg; i++) {
+		bv = &rec->frags[i];
+		sg_set_page(&tx->sg[i], bv->bv_page, bv->bv_len,
+			    bv->bv_offset);
+	}
+
+	aead_request_set_tfm(keys->req, keys->aead);
+	aead_request_set_callback(keys->req, CRYPTO_TFM_REQ_MAY_BACKLOG |
+				  CRYPTO_TFM_REQ_MAY_SLEEP,
+				  crypto_req_done, &wait);
+	aead_request_set_ad(keys->req, aad_len);
+	aead_request_set_crypt(keys->req, tx->sg, tx->sg,
+			       rec->plain_len + p->tls13, tx->aead_iv);
+	err = crypto_wait_req(crypto_aead_encrypt(keys->req), &wait);
+	if (err)
+		return err;
+
+	/* The last sequence number may be used once; never a wrapped one. */
+	err = oktls_keys_advance(keys);
+	if (err)
+		tx->err = err;
+
+	rec->wire_len = oktls_rec_overhead(p) + rec->plain_len;
+	/* TCP charges what it takes; the sealed record is not charged. */
+	sk_wmem_queued_add(sk, -(int)rec->charged);
+	sk_mem_uncharge(sk, rec->charged);
+	rec->charged = 0;
+	tx->sealed = *rec;
+	tx->sealed_off = 0;
+	memset(rec, 0, sizeof(*rec));
+	return 0;
+}
+
+/*
+ * Hand the sealed record to TCP. Returns 0 once TCP has all of it, or the
+ * error that stopped it (-EAGAIN, -ERESTARTSYS, -EPIPE, ...) with the rest
+ * kept for later. A hard error drops it and breaks the stream: a record
+ * missing in the middle would fail the peer anyway.
+ */
+static int push_sealed(struct sock *sk, struct oktls_ctx *ctx, int flags)
+{
+	struct oktls_tx *tx = ctx->tx;
+	struct oktls_rec *rec = &tx->sealed;
+	int ret;
+
+	while (rec->nr_frags && tx->sealed_off < rec->wire_len) {
+		ret = oktls_tcp_send_pages(sk, rec->frags, rec->nr_frags,
+					   tx->sealed_off,
+					   rec->wire_len - tx->sealed_off,
+					   flags | MSG_NOSIGNAL);
+		if (ret <= 0) {
+			if (ret == 0)
+				ret = -EAGAIN;
+			WRITE_ONCE(ctx->tx_pending, true);
+			if (ret != -EAGAIN && ret != -ERESTARTSYS &&
+			    ret != -EINTR) {
+				tx->err = ret;
+				break;
+			}
+			return ret;
+		}
+		tx->sealed_off += ret;
+	}
+	ret = rec->nr_frags && tx->sealed_off < rec->wire_len ? tx->err : 0;
+	rec_release(sk, rec);
+	tx->sealed_off = 0;
+	WRITE_ONCE(ctx->tx_pending, false);
+	return ret;
+}
+
+/* Seal the open record and start it on its way. */
+static int seal_and_push(struct sock *sk, struct oktls_ctx *ctx, int flags)
+{
+	int err;
+
+	err = rec_seal(sk, ctx->tx);
+	if (err) {
+		ctx->tx->err = err;
+		return err;
+	}
+	return push_sealed(sk, ctx, flags);
+}
+
+static int parse_cmsg(struct msghdr *msg, u8 *type)
+{
+	struct cmsghdr *cmsg;
+	int err = -EINVAL;
+
+	for_each_cmsghdr(cmsg, msg) {
+		if (!CMSG_OK(msg, cmsg))
+			return -EINVAL;
+		if (cmsg->cmsg_level != SOL_TLS)
+			continue;
+		if (cmsg->cmsg_type != TLS_SET_RECORD_TYPE)
+			return -EINVAL;
+		if (cmsg->cmsg_len < CMSG_LEN(sizeof(*type)))
+			return -EINVAL;
+		/* A record of another type is always sent on its own. */
+		if (msg->msg_flags & MSG_MORE)
+			return -EINVAL;
+		*type = *(u8 *)CMSG_DATA(cmsg);
+		err = 0;
+	}
+	return err;
+}
+
+/* Socket locked, tx_lock held. Returns plaintext bytes taken or -errno. */
+static int sendmsg_locked(struct sock *sk, struct oktls_ctx *ctx,
+			  struct msghdr *msg)
+{
+	long timeo = sock_sndtimeo(sk, msg->msg_flags & MSG_DONTWAIT);
+	bool more = msg->msg_flags & MSG_MORE;
+	int flags = msg->msg_flags & MSG_DONTWAIT;
+	struct oktls_tx *tx = ctx->tx;
+	u8 type = OKTLS_TYPE_DATA;
+	size_t copied = 0;
+	int err;
+
+	if (msg->msg_controllen) {
+		err = parse_cmsg(msg, &type);
+		if (err)
+			return err;
+	}
+	if (tx->err)
+		return tx->err;
+	err = push_sealed(sk, ctx, flags);
+	if (err)
+		return err;
+	/* Records of different types never share bytes. */
+	if (tx->open.nr_frags && tx->open.type != type) {
+		if (tx->open.plain_len) {
+			err = seal_and_push(sk, ctx, flags);
+			if (err)
+				return err;
+		}
+		tx->open.type = type;
+	}
+
+	while (msg_data_left(msg)) {
+		unsigned int room;
+		int n;
+
+		if (sk->sk_err) {
+			err = -sk->sk_err;
+			break;
+		}
+		if (tx->err) {
+			err = tx->err;
+			break;
+		}
+		if (!sk_stream_memory_free(sk)) {
+			err = sk_stream_wait_memory(sk, &timeo);
+			if (err)
+				break;
+			continue;
+		}
+		if (!tx->open.nr_frags) {
+			err = rec_open(sk, tx, type);
+			if (err)
+				break;
+		}
+		room = OKTLS_MAX_PLAINTEXT - tx->open.plain_len;
+		n = rec_fill(sk, &tx->open, &msg->msg_iter,
+			     min_t(size_t, room, msg_data_left(msg)));
+		if (n < 0) {
+			err = n;
+			if (n == -ENOMEM) {
+				err = sk_stream_wait_memory(sk, &timeo);
+				if (!err)
+					continue;
+			}
+			break;
+		}
+		copied += n;
+		if (tx->open.plain_len < OKTLS_MAX_PLAINTEXT &&
+		    tx->open.nr_frags < OKTLS_REC_MAX_FRAGS - 1 &&
+		    (msg_data_left(msg) || more))
+			continue;
+		err = seal_and_push(sk, ctx, flags |
+				    (msg_data_left(msg) || more ? MSG_MORE : 0));
+		if (err)
+			break;
+	}
+
+	/* A send without MSG_MORE ends the open record, even an empty send. */
+	if (!err && !more && tx->open.nr_frags && tx->open.plain_len)
+		err = seal_and_push(sk, ctx, flags);
+	if (copied)
+		return copied;
+	return err;
+}
+
+/**
+ * oktls_tx_sendmsg() - proto->sendmsg once TLS_TX is set
+ * @sk: the socket
+ * @msg: plaintext, and an optional TLS_SET_RECORD_TYPE cmsg
+ * @size: length of the plaintext
+ *
+ * Return: bytes taken, or a negative errno when none were.
+ */
+int oktls_tx_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
+{
+	struct oktls_ctx *ctx = oktls_ctx(sk);
+	int flags = msg->msg_flags;
+	int ret;
+
+	if (flags & ~TX_FLAGS)
+		return -EOPNOTSUPP;
+	if ((flags & MSG_EOR) && (flags & MSG_MORE))
+		return -EINVAL;
+
+	ret = mutex_lock_interruptible(&ctx->tx_lock);
+	if (ret)
+		return ret;
+	lock_sock(sk);
+	ret = sendmsg_locked(sk, ctx, msg);
+	release_sock(sk);
+	mutex_unlock(&ctx->tx_lock);
+	if (ret < 0)
+		ret = sk_stream_error(sk, flags, ret);
+	return ret;
+}
+
+/**
+ * oktls_tx_splice_eof() - a splice ended without more to come
+ * @sock: the socket
+ *
+ * Seals what the splice left in the open record.
+ */
+void oktls_tx_splice_eof(struct socket *sock)
+{
+	struct sock *sk = sock->sk;
+	struct oktls_ctx *ctx = oktls_ctx(sk);
+	struct oktls_tx *tx = ctx->tx;
+
+	mutex_lock(&ctx->tx_lock);
+	lock_sock(sk);
+	if (!tx->err && !push_sealed(sk, ctx, MSG_DONTWAIT) &&
+	    tx->open.plain_len)
+		seal_and_push(sk, ctx, MSG_DONTWAIT);
+	release_sock(sk);
+	mutex_unlock(&ctx->tx_lock);
+}
+
+/* TCP freed send space: push a sealed record it could not take before. */
+static void tx_work(struct work_struct *work)
+{
+	struct oktls_ctx *ctx = container_of(work, struct oktls_ctx, tx_work);
+	struct sock *sk = ctx->sk;
+
+	mutex_lock(&ctx->tx_lock);
+	lock_sock(sk);
+	if (ctx->tx)
+		push_sealed(sk, ctx, MSG_DONTWAIT);
+	release_sock(sk);
+	mutex_unlock(&ctx->tx_lock);
+}
+
+/* Softirq or process context; the context is freed only after RCU. */
+static void tx_write_space(struct sock *sk)
+{
+	struct oktls_ctx *ctx;
+
+	rcu_read_lock();
+	ctx = rcu_dereference(inet_csk(sk)->icsk_ulp_data);
+	if (ctx) {
+		if (READ_ONCE(ctx->tx_pending))
+			schedule_work(&ctx->tx_work);
+		ctx->saved_write_space(sk);
+	}
+	rcu_read_unlock();
+}
+
+/**
+ * oktls_tx_init() - start transmitting records with @keys
+ * @sk: the socket, locked
+ * @ctx: its context
+ * @keys: the first key generation; owned by the socket on success
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int oktls_tx_init(struct sock *sk, struct oktls_ctx *ctx,
+		  struct oktls_keys *keys)
+{
+	struct oktls_tx *tx;
+
+	tx = kzalloc(sizeof(*tx), GFP_KERNEL);
+	if (!tx)
+		return -ENOMEM;
+	tx->keys = keys;
+
+	INIT_WORK(&ctx->tx_work, tx_work);
+	write_lock_bh(&sk->sk_callback_lock);
+	ctx->tx = tx;
+	ctx->tx_conf = OKTLS_CONF_SW;
+	ctx->saved_write_space = sk->sk_write_space;
+	sk->sk_write_space = tx_write_space;
+	oktls_ulp_update_prot(sk, ctx);
+	write_unlock_bh(&sk->sk_callback_lock);
+	return 0;
+}
+
+/**
+ * oktls_tx_stop() - stop deferred transmit work before close
+ * @sk: the socket, not locked (the work takes the lock)
+ * @ctx: its context
+ */
+void oktls_tx_stop(struct sock *sk, struct oktls_ctx *ctx)
+{
+	if (!ctx->tx)
+		return;
+	write_lock_bh(&sk->sk_callback_lock);
+	sk->sk_write_space = ctx->saved_write_space;
+	write_unlock_bh(&sk->sk_callback_lock);
+	cancel_work_sync(&ctx->tx_work);
+}
+
+/*
+ * Close must not lose bytes send() reported as taken. If TCP's send buffer
+ * is full, it grows by what is left: TCP itself keeps all data it accepted
+ * and sends it after close.
+ */
+static void push_at_close(struct sock *sk, struct oktls_ctx *ctx)
+{
+	struct oktls_tx *tx = ctx->tx;
+	int room;
+
+	if (push_sealed(sk, ctx, MSG_DONTWAIT) != -EAGAIN)
+		return;
+	room = sk->sk_wmem_queued + 2 * tx->sealed.wire_len;
+	WRITE_ONCE(sk->sk_sndbuf, max_t(int, sk->sk_sndbuf, room));
+	push_sealed(sk, ctx, MSG_DONTWAIT);
+}
+
+/* Seal the open record and push everything; false if anything is left. */
+static bool tx_flush(struct sock *sk, struct oktls_ctx *ctx)
+{
+	struct oktls_tx *tx = ctx->tx;
+
+	push_at_close(sk, ctx);
+	if (tx->sealed.nr_frags)
+		return false;
+	if (!tx->open.plain_len)
+		return true;
+	if (tx->err || rec_seal(sk, tx))
+		return false;
+	push_at_close(sk, ctx);
+	return !tx->sealed.nr_frags;
+}
+
+/**
+ * oktls_tx_release() - flush and free transmit state at close
+ * @sk: the socket, locked
+ * @ctx: its context
+ *
+ * Return: false when records could not be flushed; the caller then resets
+ * the connection so the peer sees an error, never a silent truncation.
+ */
+bool oktls_tx_release(struct sock *sk, struct oktls_ctx *ctx)
+{
+	struct oktls_tx *tx = ctx->tx;
+	bool flushed;
+
+	if (!tx)
+		return true;
+	flushed = tx_flush(sk, ctx);
+	rec_release(sk, &tx->open);
+	rec_release(sk, &tx->sealed);
+	oktls_keys_destroy(tx->keys);
+	memzero_explicit(tx, sizeof(*tx));
+	kfree(tx);
+	ctx->tx = NULL;
+	return flushed;
+}
+
+/**
+ * oktls_tx_build_proto() - the transmit entry points of a proto
+ * @p: a copy of the TCP proto
+ */
+void oktls_tx_build_proto(struct proto *p)
+{
+	p->sendmsg = oktls_tx_sendmsg;
+	p->splice_eof = oktls_tx_splice_eof;
+	oktls_proto_set_sendpage(p);
+}
