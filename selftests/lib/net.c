@@ -8,8 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 
 #include "lib/net.h"
 
@@ -132,4 +135,57 @@ long meminfo_bytes(const char *key)
 		if (!strncmp(p, key, klen) && p[klen] == ':')
 			return strtol(p + klen + 1, NULL, 10) * 1024;
 	return -1;
+}
+
+const char *test_ulp(void)
+{
+	const char *ulp = getenv("OKTLS_TEST_ULP");
+
+	return ulp && *ulp ? ulp : OKTLS_ULP;
+}
+
+bool test_ulp_is_stock(void)
+{
+	return !strcmp(test_ulp(), "tls");
+}
+
+static int set_timeo(int fd, int opt, int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 };
+
+	return setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof(tv));
+}
+
+int sock_timeouts(int fd, int rcv_ms, int snd_ms)
+{
+	if (set_timeo(fd, SO_RCVTIMEO, rcv_ms) || set_timeo(fd, SO_SNDTIMEO, snd_ms))
+		return -1;
+	return 0;
+}
+
+int set_nonblock(int fd, bool on)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -1;
+	fl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
+	return fcntl(fd, F_SETFL, fl);
+}
+
+int inq_bytes(int fd)
+{
+	int n;
+
+	if (ioctl(fd, SIOCINQ, &n))
+		return -1;
+	return n;
+}
+
+long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }

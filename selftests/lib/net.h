@@ -37,4 +37,26 @@ long meminfo_bytes(const char *key);
 /* Read a whole small file into buf (NUL-terminated); length or -1. */
 ssize_t read_file(const char *path, char *buf, size_t size);
 
+/*
+ * The ULP the socket tests attach: $OKTLS_TEST_ULP, default OKTLS_ULP. Set
+ * it to "tls" to run the tests against the stock module and so check the
+ * tests themselves.
+ */
+const char *test_ulp(void);
+
+/* Whether test_ulp() is the stock module ("tls"). */
+bool test_ulp_is_stock(void);
+
+/* SO_RCVTIMEO and SO_SNDTIMEO of ms milliseconds (0: none); 0 or -1. */
+int sock_timeouts(int fd, int rcv_ms, int snd_ms);
+
+/* Set or clear O_NONBLOCK; 0 or -1. */
+int set_nonblock(int fd, bool on);
+
+/* Bytes waiting in fd's receive queue (SIOCINQ), or -1. */
+int inq_bytes(int fd);
+
+/* Monotonic clock in milliseconds. */
+long long now_ms(void);
+
 #endif
