@@ -48,8 +48,8 @@ struct oktls_rec_params {
 
 static inline void oktls_put_be16(u8 *p, u16 v)
 {
-	p[0] = v >> 8;
-	p[1] = v;
+	p[0] = (v >> 8) & 0xff;
+	p[1] = v & 0xff;
 }
 
 static inline u16 oktls_get_be16(const u8 *p)
@@ -62,7 +62,7 @@ static inline void oktls_put_be64(u8 *p, u64 v)
 	int i;
 
 	for (i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (u8)v;
+		p[i] = v & 0xff;
 }
 
 static inline u64 oktls_get_be64(const u8 *p)
