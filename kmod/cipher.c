@@ -182,9 +182,12 @@ void oktls_keys_export(const struct oktls_keys *keys, void *info)
 /**
  * oktls_keys_aead_iv() - the crypto API IV for the current record
  * @keys: the key generation
+ * @explicit: the record's explicit nonce as received (TLS 1.2 GCM/CCM
+ *	receive), or NULL to use the key generation's own
  * @aead_iv: OKTLS_AEAD_IV_SIZE bytes
  */
-void oktls_keys_aead_iv(const struct oktls_keys *keys, u8 *aead_iv)
+void oktls_keys_aead_iv(const struct oktls_keys *keys, const u8 *explicit,
+			u8 *aead_iv)
 {
 	u8 *nonce = aead_iv;
 
@@ -196,6 +199,9 @@ void oktls_keys_aead_iv(const struct oktls_keys *keys, u8 *aead_iv)
 		       OKTLS_AEAD_IV_SIZE - 1 - OKTLS_NONCE_SIZE);
 	}
 	oktls_rec_nonce(&keys->params, keys->iv, keys->seq, nonce);
+	if (explicit && keys->params.explicit_nonce)
+		memcpy(nonce + keys->cipher->salt_size, explicit,
+		       keys->params.explicit_nonce);
 }
 
 /**

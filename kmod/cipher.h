@@ -80,7 +80,8 @@ struct oktls_keys *oktls_keys_create(const struct tls_crypto_info *info,
 				     const struct oktls_cipher *cipher, gfp_t gfp);
 void oktls_keys_destroy(struct oktls_keys *keys);
 void oktls_keys_export(const struct oktls_keys *keys, void *info);
-void oktls_keys_aead_iv(const struct oktls_keys *keys, u8 *aead_iv);
+void oktls_keys_aead_iv(const struct oktls_keys *keys, const u8 *explicit,
+			u8 *aead_iv);
 int oktls_keys_advance(struct oktls_keys *keys);
 
 #endif /* _OKTLS_CIPHER_H */

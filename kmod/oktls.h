@@ -74,17 +74,85 @@ struct oktls_tx {
 };
 
 /**
+ * struct oktls_strp - the received record being framed
+ * @buf: room for the largest record this direction accepts
+ * @size: bytes allocated at @buf
+ * @len: bytes of the record taken from TCP so far
+ * @need: the whole record's length once its header is in, else 0
+ */
+struct oktls_strp {
+	u8 *buf;
+	u32 size;
+	u32 len;
+	u32 need;
+};
+
+static inline bool oktls_strp_full(const struct oktls_strp *s)
+{
+	return s->need && s->len == s->need;
+}
+
+/* Some bytes of an incomplete record are held. */
+static inline bool oktls_strp_busy(const struct oktls_strp *s)
+{
+	return s->len && !oktls_strp_full(s);
+}
+
+static inline void oktls_strp_consumed(struct oktls_strp *s)
+{
+	s->len = 0;
+	s->need = 0;
+}
+
+/* The AAD plus a record body in a buffer that may be vmalloc'ed. */
+#define OKTLS_RX_SG	(2 + DIV_ROUND_UP(OKTLS_HEADER_SIZE + OKTLS_MAX_PLAINTEXT + \
+				       64, PAGE_SIZE) + 1)
+
+/**
+ * struct oktls_rx - receive state, present once TLS_RX is set
+ * @keys: the current key generation
+ * @strp: the record being framed
+ * @recs: opened records not yet read, oldest first
+ * @queued: bytes held in @recs, charged to sk_rmem_alloc
+ * @err: sticky error: the stream failed
+ * @err_next: the error the next record gets (sequence space exhausted)
+ * @ready: a whole record (or an error) can be returned now; read by poll
+ * @no_pad: TLS_RX_EXPECT_NO_PAD as set by the application
+ * @sg_src: AEAD source: additional data, ciphertext and tag
+ * @sg_dst: AEAD destination: additional data, plaintext
+ * @aad: additional data of the record being opened
+ * @aead_iv: crypto API IV of the record being opened
+ */
+struct oktls_rx {
+	struct oktls_keys *keys;
+	struct oktls_strp strp;
+	struct list_head recs;
+	u32 queued;
+	int err;
+	int err_next;
+	bool ready;
+	bool no_pad;
+	struct scatterlist sg_src[OKTLS_RX_SG];
+	struct scatterlist sg_dst[OKTLS_RX_SG];
+	u8 aad[OKTLS_MAX_AAD_SIZE];
+	u8 aead_iv[OKTLS_AEAD_IV_SIZE];
+};
+
+/**
  * struct oktls_ctx - per-socket oktls state, reached from icsk_ulp_data
  * @sk_proto: the socket's proto before oktls attached (tcp_prot or
  *	tcpv6_prot); every operation oktls does not own is passed to it
  * @sk: the socket
  * @tx: transmit state, NULL until TLS_TX
+ * @rx: receive state, NULL until TLS_RX
+ * @sk_ops: the socket's proto_ops before oktls (restored by close)
  * @tx_lock: serialises whole sendmsg calls, so that records of concurrent
  *	senders never interleave; taken before the socket lock
  * @tx_work: pushes a sealed record when TCP frees send space
  * @tx_pending: @tx holds a sealed record TCP has not taken whole
  * @tx_zerocopy_ro: TLS_TX_ZEROCOPY_RO as set by the application
  * @saved_write_space: TCP's sk_write_space, restored on close
+ * @saved_data_ready: TCP's sk_data_ready, restored on close
  * @tx_conf: transmit configuration, an enum oktls_conf
  * @rx_conf: receive configuration, an enum oktls_conf
  * @rcu: frees the context after softirq readers are done
@@ -93,11 +161,14 @@ struct oktls_ctx {
 	struct proto *sk_proto;
 	struct sock *sk;
 	struct oktls_tx *tx;
+	struct oktls_rx *rx;
+	const struct proto_ops *sk_ops;
 	struct mutex tx_lock; /* senders, then the socket lock */
 	struct work_struct tx_work;
 	bool tx_pending;
 	bool tx_zerocopy_ro;
 	void (*saved_write_space)(struct sock *sk);
+	void (*saved_data_ready)(struct sock *sk);
 	u8 tx_conf;
 	u8 rx_conf;
 	struct rcu_head rcu;
@@ -109,10 +180,13 @@ static inline struct oktls_ctx *oktls_ctx(const struct sock *sk)
 	return (__force struct oktls_ctx *)inet_csk(sk)->icsk_ulp_data;
 }
 
-/* The version both directions must share, 0 while neither is set. */
-static inline u16 oktls_ctx_version(const struct oktls_ctx *ctx)
+/* The key generation of the other direction, or NULL while it is unset. */
+static inline struct oktls_keys *oktls_ctx_keys(const struct oktls_ctx *ctx,
+						bool tx)
 {
-	return ctx->tx ? ctx->tx->keys->version : 0;
+	if (tx)
+		return ctx->tx ? ctx->tx->keys : NULL;
+	return ctx->rx ? ctx->rx->keys : NULL;
 }
 
 /* ulp.c */
@@ -134,5 +208,21 @@ bool oktls_tx_release(struct sock *sk, struct oktls_ctx *ctx);
 int oktls_tx_sendmsg(struct sock *sk, struct msghdr *msg, size_t size);
 void oktls_tx_splice_eof(struct socket *sock);
 void oktls_tx_build_proto(struct proto *p);
+
+/* rx.c */
+int oktls_rx_init(struct sock *sk, struct oktls_ctx *ctx,
+		  struct oktls_keys *keys);
+void oktls_rx_release(struct sock *sk, struct oktls_ctx *ctx);
+int oktls_rx_recvmsg(struct sock *sk, struct msghdr *msg, size_t len,
+		     int flags, int *addr_len);
+__poll_t oktls_rx_poll(struct file *file, struct socket *sock,
+		       struct poll_table_struct *wait);
+void oktls_rx_build_proto(struct proto *p);
+
+/* strp.c */
+int oktls_strp_init(struct oktls_strp *s, const struct oktls_rec_params *p);
+void oktls_strp_release(struct oktls_strp *s);
+int oktls_strp_pull(struct sock *sk, struct oktls_strp *s,
+		    const struct oktls_rec_params *p);
 
 #endif /* _OKTLS_H */

@@ -88,14 +88,14 @@ static inline unsigned int oktls_rec_prefix(const struct oktls_rec_params *p)
 }
 
 /*
- * Largest length field a peer may send. TLS 1.2 allows 2048 bytes of
- * expansion (RFC 5246 6.2.3); for the AEADs kTLS supports that is more than
- * any honest sender uses, but it is what the RFC permits, so accept it.
- * TLS 1.3 allows 256 (RFC 8446 5.2).
+ * Largest length field a peer may send: a full 2^14-byte plaintext (TLS 1.3:
+ * plus the inner content type) with this cipher's nonce and tag. RFC 5246
+ * and 8446 allow generic expansion limits above that, but no kTLS AEAD
+ * produces more, so a longer record is malformed.
  */
 static inline unsigned int oktls_rec_max_len(const struct oktls_rec_params *p)
 {
-	return OKTLS_MAX_PLAINTEXT + (p->tls13 ? 256 : 2048);
+	return OKTLS_MAX_PLAINTEXT + oktls_rec_overhead(p) - OKTLS_HEADER_SIZE;
 }
 
 /*

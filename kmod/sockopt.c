@@ -41,6 +41,7 @@ static int validate_info(const struct tls_crypto_info *info,
 static int set_crypto_info(struct sock *sk, struct oktls_ctx *ctx,
 			   sockptr_t optval, unsigned int optlen, bool tx)
 {
+	struct oktls_keys *other = oktls_ctx_keys(ctx, !tx);
 	const struct oktls_cipher *cipher;
 	union oktls_crypto_info ci;
 	struct oktls_keys *keys;
@@ -56,16 +57,14 @@ static int set_crypto_info(struct sock *sk, struct oktls_ctx *ctx,
 
 	if (sockptr_is_null(optval) || optlen < sizeof(ci.info))
 		return -EINVAL;
-	if (tx && ctx->tx)
+	if (oktls_ctx_keys(ctx, tx))
 		return -EBUSY;
-	if (!tx)
-		return -EOPNOTSUPP;
 
 	if (copy_from_sockptr(&ci.info, optval, sizeof(ci.info)))
 		return -EFAULT;
 	cipher = oktls_cipher_find(ci.info.cipher_type);
-	err = validate_info(&ci.info, cipher, oktls_ctx_version(ctx),
-			    ctx->tx ? ctx->tx->keys->cipher->type : 0);
+	err = validate_info(&ci.info, cipher, other ? other->version : 0,
+			    other ? other->cipher->type : 0);
 	if (err)
 		return err;
 	if (optlen != cipher->info_size)
@@ -80,12 +79,46 @@ static int set_crypto_info(struct sock *sk, struct oktls_ctx *ctx,
 		err = PTR_ERR(keys);
 		goto out_wipe;
 	}
-	err = oktls_tx_init(sk, ctx, keys);
+	err = tx ? oktls_tx_init(sk, ctx, keys) : oktls_rx_init(sk, ctx, keys);
 	if (err)
 		oktls_keys_destroy(keys);
 out_wipe:
 	memzero_explicit(&ci, sizeof(ci));
 	return err;
+}
+
+/* The version keys were set for, in either direction, or 0. */
+static u16 ctx_version(const struct oktls_ctx *ctx)
+{
+	struct oktls_keys *keys = oktls_ctx_keys(ctx, true);
+
+	if (!keys)
+		keys = oktls_ctx_keys(ctx, false);
+	return keys ? keys->version : 0;
+}
+
+/* Only meaningful for TLS 1.3 receive, as upstream. */
+static int set_rx_no_pad(struct oktls_ctx *ctx, sockptr_t optval,
+			 unsigned int optlen)
+{
+	u32 val;
+	int err;
+
+	if (ctx_version(ctx) != TLS_1_3_VERSION || sockptr_is_null(optval) ||
+	    optlen < sizeof(val))
+		return -EINVAL;
+	if (copy_from_sockptr(&val, optval, sizeof(val)))
+		return -EFAULT;
+	if (val > 1)
+		return -EINVAL;
+	err = check_zeroed_sockptr(optval, sizeof(val), optlen - sizeof(val));
+	if (err < 1)
+		return err ? err : -EINVAL;
+	if (!ctx->rx)
+		return -EINVAL;
+	/* Padded records still open correctly: it is only a hint. */
+	ctx->rx->no_pad = val;
+	return 0;
 }
 
 static int set_tx_zerocopy(struct oktls_ctx *ctx, sockptr_t optval,
@@ -129,6 +162,9 @@ int oktls_sockopt_set(struct sock *sk, int optname, sockptr_t optval,
 	case TLS_TX_ZEROCOPY_RO:
 		err = set_tx_zerocopy(ctx, optval, optlen);
 		break;
+	case TLS_RX_EXPECT_NO_PAD:
+		err = set_rx_no_pad(ctx, optval, optlen);
+		break;
 	default:
 		err = -ENOPROTOOPT;
 		break;
@@ -141,16 +177,15 @@ int oktls_sockopt_set(struct sock *sk, int optname, sockptr_t optval,
 static int get_crypto_info(struct oktls_ctx *ctx, char __user *optval,
 			   int __user *optlen, bool tx)
 {
-	struct oktls_keys *keys = NULL;
 	union oktls_crypto_info ci;
+	struct oktls_keys *keys;
 	int len, err = 0;
 
 	if (get_user(len, optlen))
 		return -EFAULT;
 	if (!optval || len < (int)sizeof(ci.info))
 		return -EINVAL;
-	if (tx && ctx->tx)
-		keys = ctx->tx->keys;
+	keys = oktls_ctx_keys(ctx, tx);
 	if (!keys)
 		return -EBUSY;
 
@@ -186,6 +221,27 @@ static int get_tx_zerocopy(struct oktls_ctx *ctx, char __user *optval,
 	return 0;
 }
 
+static int get_rx_no_pad(struct oktls_ctx *ctx, char __user *optval,
+			 int __user *optlen)
+{
+	int val, len;
+
+	if (ctx_version(ctx) != TLS_1_3_VERSION)
+		return -EINVAL;
+	if (get_user(len, optlen))
+		return -EFAULT;
+	if (len < (int)sizeof(val))
+		return -EINVAL;
+	if (!ctx->rx)
+		return -EINVAL;
+	val = ctx->rx->no_pad;
+	if (put_user(sizeof(val), optlen))
+		return -EFAULT;
+	if (copy_to_user(optval, &val, sizeof(val)))
+		return -EFAULT;
+	return 0;
+}
+
 /**
  * oktls_sockopt_get() - getsockopt(SOL_TLS, ...)
  * @sk: the socket
@@ -209,6 +265,9 @@ int oktls_sockopt_get(struct sock *sk, int optname, char __user *optval,
 		break;
 	case TLS_TX_ZEROCOPY_RO:
 		err = get_tx_zerocopy(ctx, optval, optlen);
+		break;
+	case TLS_RX_EXPECT_NO_PAD:
+		err = get_rx_no_pad(ctx, optval, optlen);
 		break;
 	default:
 		err = -ENOPROTOOPT;

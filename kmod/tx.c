@@ -146,7 +146,7 @@ static int rec_seal(struct sock *sk, struct oktls_tx *tx)
 		       keys->iv + keys->cipher->salt_size, p->explicit_nonce);
 	aad_len = oktls_rec_aad(p, tx->aad, hdr, keys->seq, rec->type,
 				rec->plain_len);
-	oktls_keys_aead_iv(keys, tx->aead_iv);
+	oktls_keys_aead_iv(keys, NULL, tx->aead_iv);
 
 	nsg = rec->nr_frags;	/* the AAD replaces the prefix piece */
 	sg_init_table(tx->sg, nsg);

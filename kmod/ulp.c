@@ -10,6 +10,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
+#include <net/inet_common.h>
 #include <net/tcp.h>
 
 #include "oktls.h"
@@ -21,6 +22,8 @@ enum {
 };
 
 static struct proto protos[OKTLS_NUM_FAMILIES][OKTLS_CONF_NUM][OKTLS_CONF_NUM];
+/* Receive needs the socket layer too: poll readiness is per record. */
+static struct proto_ops rx_ops[OKTLS_NUM_FAMILIES];
 
 /*
  * tcpv6_prot is not exported and its module may load after ours, so the
@@ -61,6 +64,7 @@ static void oktls_close(struct sock *sk, long timeout)
 
 	lock_sock(sk);
 	flushed = oktls_tx_release(sk, ctx);
+	oktls_rx_release(sk, ctx);
 	/*
 	 * Softirq readers of icsk_ulp_data (write_space) use RCU; the
 	 * context is freed after a grace period.
@@ -68,6 +72,8 @@ static void oktls_close(struct sock *sk, long timeout)
 	write_lock_bh(&sk->sk_callback_lock);
 	rcu_assign_pointer(inet_csk(sk)->icsk_ulp_data, NULL);
 	WRITE_ONCE(sk->sk_prot, base);
+	if (sk->sk_socket)
+		WRITE_ONCE(sk->sk_socket->ops, ctx->sk_ops);
 	write_unlock_bh(&sk->sk_callback_lock);
 	if (!flushed) {
 		/* Reset rather than let the peer see a silently cut stream. */
@@ -84,20 +90,31 @@ static void oktls_close(struct sock *sk, long timeout)
 static void build_protos(struct proto prot[OKTLS_CONF_NUM][OKTLS_CONF_NUM],
 			 const struct proto *base)
 {
-	struct proto *p = &prot[OKTLS_CONF_BASE][OKTLS_CONF_BASE];
-	int rx;
+	int tx, rx;
 
-	*p = *base;
-	p->setsockopt = oktls_setsockopt;
-	p->getsockopt = oktls_getsockopt;
-	p->close = oktls_close;
+	for (tx = 0; tx < OKTLS_CONF_NUM; tx++) {
+		for (rx = 0; rx < OKTLS_CONF_NUM; rx++) {
+			struct proto *p = &prot[tx][rx];
 
-	for (rx = OKTLS_CONF_BASE; rx < OKTLS_CONF_NUM; rx++) {
-		if (rx != OKTLS_CONF_BASE)
-			prot[OKTLS_CONF_BASE][rx] = *p;
-		prot[OKTLS_CONF_SW][rx] = prot[OKTLS_CONF_BASE][rx];
-		oktls_tx_build_proto(&prot[OKTLS_CONF_SW][rx]);
+			*p = *base;
+			p->setsockopt = oktls_setsockopt;
+			p->getsockopt = oktls_getsockopt;
+			p->close = oktls_close;
+			if (tx == OKTLS_CONF_SW)
+				oktls_tx_build_proto(p);
+			if (rx == OKTLS_CONF_SW)
+				oktls_rx_build_proto(p);
+		}
 	}
+}
+
+static void build_ops(struct proto_ops *ops, const struct proto_ops *base)
+{
+	*ops = *base;
+	ops->poll = oktls_rx_poll;
+	/* NULL: the socket layer splices through read_iter, i.e. recvmsg. */
+	ops->splice_read = NULL;
+	ops->read_sock = NULL;
 }
 
 static int family_index(const struct sock *sk)
@@ -105,7 +122,8 @@ static int family_index(const struct sock *sk)
 	return sk->sk_family == AF_INET6 ? OKTLS_IPV6 : OKTLS_IPV4;
 }
 
-static void ensure_tcpv6_protos(const struct proto *prot)
+static void ensure_tcpv6_protos(const struct proto *prot,
+				const struct proto_ops *ops)
 {
 	/* Pairs with the release below: protos are built once seen. */
 	if (likely(prot == smp_load_acquire(&saved_tcpv6_prot)))
@@ -114,6 +132,7 @@ static void ensure_tcpv6_protos(const struct proto *prot)
 	mutex_lock(&tcpv6_prot_mutex);
 	if (prot != saved_tcpv6_prot) {
 		build_protos(protos[OKTLS_IPV6], prot);
+		build_ops(&rx_ops[OKTLS_IPV6], ops);
 		/* Publish the pointer only after the protos it guards. */
 		smp_store_release(&saved_tcpv6_prot, prot);
 	}
@@ -127,8 +146,13 @@ static void ensure_tcpv6_protos(const struct proto *prot)
  */
 void oktls_ulp_update_prot(struct sock *sk, struct oktls_ctx *ctx)
 {
-	WRITE_ONCE(sk->sk_prot,
-		   &protos[family_index(sk)][ctx->tx_conf][ctx->rx_conf]);
+	int fam = family_index(sk);
+
+	WRITE_ONCE(sk->sk_prot, &protos[fam][ctx->tx_conf][ctx->rx_conf]);
+	if (sk->sk_socket)
+		WRITE_ONCE(sk->sk_socket->ops,
+			   ctx->rx_conf == OKTLS_CONF_SW ? &rx_ops[fam] :
+							   ctx->sk_ops);
 }
 
 /* Called by the TCP core with the socket locked, in process context. */
@@ -143,8 +167,11 @@ static int oktls_ulp_init(struct sock *sk)
 	if (sk->sk_state != TCP_ESTABLISHED)
 		return -ENOTCONN;
 
+	/* Sockets without a file (in-kernel users) are not supported. */
+	if (!sk->sk_socket)
+		return -EINVAL;
 	if (sk->sk_family == AF_INET6)
-		ensure_tcpv6_protos(sk->sk_prot);
+		ensure_tcpv6_protos(sk->sk_prot, sk->sk_socket->ops);
 
 	ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
 	if (!ctx)
@@ -152,6 +179,7 @@ static int oktls_ulp_init(struct sock *sk)
 
 	ctx->sk_proto = READ_ONCE(sk->sk_prot);
 	ctx->sk = sk;
+	ctx->sk_ops = READ_ONCE(sk->sk_socket->ops);
 	mutex_init(&ctx->tx_lock);
 	ctx->tx_conf = OKTLS_CONF_BASE;
 	ctx->rx_conf = OKTLS_CONF_BASE;
@@ -177,6 +205,7 @@ static struct tcp_ulp_ops oktls_ulp_ops __read_mostly = {
 int oktls_ulp_register(void)
 {
 	build_protos(protos[OKTLS_IPV4], &tcp_prot);
+	build_ops(&rx_ops[OKTLS_IPV4], &inet_stream_ops);
 	return tcp_register_ulp(&oktls_ulp_ops);
 }
 

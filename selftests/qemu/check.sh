@@ -128,7 +128,10 @@ else
 	fail "host: userspace and selftests build"
 	tail -n 20 "$build/host-build.log" | sed 's/^/        /'
 fi
+# CONST_STRUCT: oktls's proto and proto_ops tables are copies of TCP's,
+# built at run time, so they cannot be const.
 perl "$cache/src/scripts/checkpatch.pl" --no-tree --strict --terse --show-types \
+	--ignore CONST_STRUCT \
 	-f $(cd "$top" && git ls-files -co --exclude-standard 'kmod/*.[ch]' | sed "s|^|$top/|") \
 	>"$build/checkpatch.log" 2>&1
 gate "host: checkpatch --strict kmod/" "$build/checkpatch.log"

@@ -1,0 +1,481 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Receive: records are framed from the TCP byte stream (strp.c), opened
+ * with the AEAD into per-record buffers, and read by recvmsg, splice and
+ * poll with the upstream semantics: one record type per read, non-data
+ * records returned alone with a TLS_GET_RECORD_TYPE cmsg, readable only
+ * when a whole record can be returned.
+ *
+ * Opened records wait in a list (so MSG_PEEK can look across them) whose
+ * size is charged to sk_rmem_alloc and bounded by sk_rcvbuf.
+ */
+#include <crypto/aead.h>
+#include <linux/mm.h>
+#include <linux/net.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/tls.h>
+#include <linux/uio.h>
+#include <net/sock.h>
+#include <net/tcp.h>
+
+#include "oktls.h"
+
+struct oktls_rx_rec {
+	struct list_head list;
+	u32 len;
+	u32 off;
+	u32 truesize;
+	u8 type;
+	u8 data[];
+};
+
+/* Describe a kmalloc'ed or vmalloc'ed buffer; returns entries used. */
+static unsigned int sg_from_buf(struct scatterlist *sg, unsigned int max,
+				const u8 *buf, unsigned int len)
+{
+	unsigned int n = 0;
+
+	if (!is_vmalloc_addr(buf)) {
+		sg_set_buf(sg, buf, len);
+		return 1;
+	}
+	while (len && n < max) {
+		unsigned int off = offset_in_page(buf);
+		unsigned int chunk = min_t(unsigned int, len, PAGE_SIZE - off);
+
+		sg_set_page(&sg[n++], vmalloc_to_page(buf), chunk, off);
+		buf += chunk;
+		len -= chunk;
+	}
+	return n;
+}
+
+/* Abort the stream: the error sticks, and pollers and readers see it. */
+static void rx_abort(struct sock *sk, struct oktls_rx *rx, int err)
+{
+	if (rx->err)
+		return;
+	rx->err = err;
+	WRITE_ONCE(sk->sk_err, -err);
+	/* Pairs with the read in sock_error()/tcp_poll(). */
+	smp_wmb();
+	sk_error_report(sk);
+}
+
+static void rx_update_ready(struct oktls_rx *rx)
+{
+	bool ready = rx->err || !list_empty(&rx->recs) ||
+		     oktls_strp_full(&rx->strp);
+
+	WRITE_ONCE(rx->ready, ready);
+}
+
+static void rec_free(struct sock *sk, struct oktls_rx *rx,
+		     struct oktls_rx_rec *rec)
+{
+	list_del(&rec->list);
+	rx->queued -= rec->truesize;
+	atomic_sub(rec->truesize, &sk->sk_rmem_alloc);
+	kvfree(rec);
+}
+
+/*
+ * Open the framed record into a new buffer on the list. Socket locked,
+ * process context.
+ */
+static int rx_open_record(struct sock *sk, struct oktls_rx *rx)
+{
+	const struct oktls_rec_params *p = &rx->keys->params;
+	struct oktls_keys *keys = rx->keys;
+	unsigned int body, ct_len, plain_len, aad_len, nsrc, ndst;
+	struct oktls_rx_rec *rec;
+	DECLARE_CRYPTO_WAIT(wait);
+	u8 *hdr = rx->strp.buf;
+	int err, len;
+
+	body = rx->strp.need - OKTLS_HEADER_SIZE;
+	ct_len = body - p->explicit_nonce;	/* ciphertext and tag */
+	plain_len = ct_len - p->tag_size;
+
+	rec = kvmalloc(struct_size(rec, data, plain_len), GFP_KERNEL);
+	if (!rec)
+		return -ENOMEM;
+	rec->truesize = struct_size(rec, data, plain_len);
+
+	aad_len = oktls_rec_aad(p, rx->aad, hdr, keys->seq, hdr[0], plain_len);
+	oktls_keys_aead_iv(keys, hdr + OKTLS_HEADER_SIZE, rx->aead_iv);
+
+	sg_init_table(rx->sg_src, ARRAY_SIZE(rx->sg_src));
+	sg_set_buf(&rx->sg_src[0], rx->aad, aad_len);
+	nsrc = sg_from_buf(rx->sg_src + 1, ARRAY_SIZE(rx->sg_src) - 1,
+			   hdr + oktls_rec_prefix(p), ct_len);
+	sg_mark_end(&rx->sg_src[nsrc]);
+	sg_init_table(rx->sg_dst, ARRAY_SIZE(rx->sg_dst));
+	sg_set_buf(&rx->sg_dst[0], rx->aad, aad_len);
+	ndst = sg_from_buf(rx->sg_dst + 1, ARRAY_SIZE(rx->sg_dst) - 1,
+			   rec->data, plain_len);
+	sg_mark_end(&rx->sg_dst[ndst]);
+
+	aead_request_set_tfm(keys->req, keys->aead);
+	aead_request_set_callback(keys->req, CRYPTO_TFM_REQ_MAY_BACKLOG |
+				  CRYPTO_TFM_REQ_MAY_SLEEP,
+				  crypto_req_done, &wait);
+	aead_request_set_ad(keys->req, aad_len);
+	aead_request_set_crypt(keys->req, rx->sg_src, rx->sg_dst, ct_len,
+			       rx->aead_iv);
+	err = crypto_wait_req(crypto_aead_decrypt(keys->req), &wait);
+	if (err)
+		goto err_free;
+
+	rec->type = hdr[0];
+	rec->len = plain_len;
+	if (p->tls13) {
+		len = oktls_rec_inner_type(rec->data, plain_len, &rec->type);
+		if (len < 0) {
+			err = len;
+			goto err_free;
+		}
+		rec->len = len;
+	}
+	rec->off = 0;
+	/* A record number never repeats: past the last, the stream ends. */
+	err = oktls_keys_advance(keys);
+	if (err)
+		rx->err_next = err;
+
+	list_add_tail(&rec->list, &rx->recs);
+	rx->queued += rec->truesize;
+	atomic_add(rec->truesize, &sk->sk_rmem_alloc);
+	oktls_strp_consumed(&rx->strp);
+	return 0;
+
+err_free:
+	kvfree(rec);
+	return err;
+}
+
+/*
+ * Make sure at least one more record is open on the list, if the stream
+ * has one. Returns 1 when a record was opened, 0 when none is complete
+ * yet, or a negative errno that has failed the stream.
+ */
+static int rx_next_record(struct sock *sk, struct oktls_rx *rx)
+{
+	int err;
+
+	if (rx->err)
+		return rx->err;
+	if (rx->err_next) {
+		rx_abort(sk, rx, rx->err_next);
+		return rx->err;
+	}
+	err = oktls_strp_pull(sk, &rx->strp, &rx->keys->params);
+	if (err < 0)
+		goto fail;
+	if (!oktls_strp_full(&rx->strp))
+		return 0;
+	err = rx_open_record(sk, rx);
+	if (err)
+		goto fail;
+	/* Frame the next record now, so readiness is known without a read. */
+	err = oktls_strp_pull(sk, &rx->strp, &rx->keys->params);
+	if (err < 0)
+		goto fail;
+	return 1;
+fail:
+	if (err == -ENOMEM)
+		return err;
+	rx_abort(sk, rx, err);
+	return err;
+}
+
+/* Wait for a whole record, the peer's FIN or an error; socket locked. */
+static int rx_wait(struct sock *sk, struct oktls_rx *rx, long *timeo)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	int ret;
+
+	if (!*timeo)
+		return -EAGAIN;
+	if (signal_pending(current))
+		return sock_intr_errno(*timeo);
+
+	add_wait_queue(sk_sleep(sk), &wait);
+	sk_set_bit(SOCKWQ_ASYNC_WAITDATA, sk);
+	ret = sk_wait_event(sk, timeo,
+			    READ_ONCE(rx->ready) || READ_ONCE(sk->sk_err) ||
+			    (READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN),
+			    &wait);
+	sk_clear_bit(SOCKWQ_ASYNC_WAITDATA, sk);
+	remove_wait_queue(sk_sleep(sk), &wait);
+	if (ret < 0)
+		return ret;
+	if (signal_pending(current))
+		return sock_intr_errno(*timeo);
+	return 0;
+}
+
+/*
+ * Nothing more to read now: say why. 0 is end of stream; a FIN in the
+ * middle of a record is an error, never a short read.
+ */
+static int rx_no_record(struct sock *sk, struct oktls_rx *rx, long *timeo)
+{
+	int err;
+
+	if (rx->err)
+		return rx->err;
+	err = sock_error(sk);
+	if (err)
+		return err;
+	if (sk->sk_shutdown & RCV_SHUTDOWN) {
+		if (oktls_strp_busy(&rx->strp) || tcp_inq(sk)) {
+			rx_abort(sk, rx, -EBADMSG);
+			return -EBADMSG;
+		}
+		return 0;
+	}
+	err = rx_wait(sk, rx, timeo);
+	return err ? err : 1;
+}
+
+/*
+ * The type of the records this read returns: the first one's, reported
+ * in a cmsg. Non-data records need the cmsg, as upstream (EIO).
+ */
+static int put_record_type(struct msghdr *msg, u8 type)
+{
+	int err = put_cmsg(msg, SOL_TLS, TLS_GET_RECORD_TYPE, sizeof(type),
+			   &type);
+
+	if (type != OKTLS_TYPE_DATA && (err || (msg->msg_flags & MSG_CTRUNC)))
+		return -EIO;
+	return 0;
+}
+
+static int recvmsg_locked(struct sock *sk, struct oktls_rx *rx,
+			  struct msghdr *msg, size_t len, int flags)
+{
+	long timeo = sock_rcvtimeo(sk, flags & MSG_DONTWAIT);
+	int target = sock_rcvlowat(sk, flags & MSG_WAITALL, len);
+	bool peek = flags & MSG_PEEK;
+	struct oktls_rx_rec *rec, *cur = NULL;
+	size_t copied = 0;
+	int type = -1;
+	int err = 0;
+
+	while (copied < len) {
+		unsigned int off, n;
+
+		/* The next record to read: after the last one peeked. */
+		rec = cur ? list_next_entry(cur, list) :
+			    list_first_entry_or_null(&rx->recs,
+						     struct oktls_rx_rec, list);
+		if (!rec || &rec->list == &rx->recs) {
+			/* Peek ahead only within the receive buffer. */
+			if (peek && rx->queued >= READ_ONCE(sk->sk_rcvbuf))
+				break;
+			err = rx_next_record(sk, rx);
+			if (err == 1)
+				continue;
+			if (err < 0 || copied >= target)
+				break;
+			err = rx_no_record(sk, rx, &timeo);
+			if (err <= 0)
+				break;
+			continue;
+		}
+
+		if (type < 0) {
+			type = rec->type;
+			if (msg->msg_control || type != OKTLS_TYPE_DATA) {
+				err = put_record_type(msg, rec->type);
+				if (err)
+					break;
+			}
+		} else if (rec->type != type) {
+			break;
+		}
+
+		/* Only the oldest record can have been partly read. */
+		off = rec->off;
+		n = min_t(size_t, rec->len - off, len - copied);
+		if (copy_to_iter(rec->data + off, n, &msg->msg_iter) != n) {
+			err = -EFAULT;
+			break;
+		}
+		copied += n;
+		if (peek) {
+			cur = rec;
+		} else {
+			rec->off += n;
+			if (rec->off == rec->len)
+				rec_free(sk, rx, rec);
+		}
+		/* A control record is returned alone. */
+		if (type != OKTLS_TYPE_DATA)
+			break;
+	}
+
+	rx_update_ready(rx);
+	if (copied)
+		return copied;
+	return err;
+}
+
+/**
+ * oktls_rx_recvmsg() - proto->recvmsg once TLS_RX is set
+ * @sk: the socket
+ * @msg: where plaintext goes, and the TLS_GET_RECORD_TYPE cmsg
+ * @len: room for plaintext
+ * @flags: MSG_PEEK, MSG_WAITALL, MSG_DONTWAIT, ...
+ * @addr_len: unused, as for TCP
+ *
+ * Return: plaintext bytes read, 0 at the end of the stream, or -errno.
+ */
+int oktls_rx_recvmsg(struct sock *sk, struct msghdr *msg, size_t len,
+		     int flags, int *addr_len)
+{
+	struct oktls_ctx *ctx = oktls_ctx(sk);
+	int ret;
+
+	if (unlikely(flags & MSG_ERRQUEUE))
+		return sock_recv_errqueue(sk, msg, len, SOL_IP, IP_RECVERR);
+
+	lock_sock(sk);
+	ret = recvmsg_locked(sk, ctx->rx, msg, len, flags);
+	release_sock(sk);
+	return ret;
+}
+
+/*
+ * TCP has new data (softirq, or the lock owner's backlog). Frame what
+ * arrived and wake readers only when a whole record, the end of the stream
+ * or an error is there.
+ */
+static void rx_data_ready(struct sock *sk)
+{
+	struct oktls_ctx *ctx;
+	struct oktls_rx *rx;
+	int err;
+
+	rcu_read_lock();
+	ctx = rcu_dereference(inet_csk(sk)->icsk_ulp_data);
+	if (!ctx || !ctx->rx)
+		goto out;
+	rx = ctx->rx;
+	err = oktls_strp_pull(sk, &rx->strp, &rx->keys->params);
+	if (err < 0 && err != -ENOMEM)
+		rx_abort(sk, rx, err);
+	rx_update_ready(rx);
+	if (READ_ONCE(rx->ready) || (sk->sk_shutdown & RCV_SHUTDOWN) ||
+	    sock_flag(sk, SOCK_DONE))
+		ctx->saved_data_ready(sk);
+out:
+	rcu_read_unlock();
+}
+
+/**
+ * oktls_rx_poll() - proto_ops->poll once TLS_RX is set
+ * @file: the socket's file
+ * @sock: the socket
+ * @wait: poll table
+ *
+ * Return: TCP's mask, readable only when a whole record can be returned.
+ */
+__poll_t oktls_rx_poll(struct file *file, struct socket *sock,
+		       struct poll_table_struct *wait)
+{
+	struct sock *sk = sock->sk;
+	struct oktls_ctx *ctx = oktls_ctx(sk);
+	__poll_t mask = tcp_poll(file, sock, wait);
+
+	mask &= ~(EPOLLIN | EPOLLRDNORM);
+	if (READ_ONCE(ctx->rx->ready) ||
+	    (READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	return mask;
+}
+
+/**
+ * oktls_rx_init() - start opening records with @keys
+ * @sk: the socket, locked
+ * @ctx: its context
+ * @keys: the first key generation; owned by the socket on success
+ *
+ * Bytes TCP already holds are framed at once: the handshake's last
+ * flight and the first records may arrive before TLS_RX is set.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int oktls_rx_init(struct sock *sk, struct oktls_ctx *ctx,
+		  struct oktls_keys *keys)
+{
+	struct oktls_rx *rx;
+	int err;
+
+	rx = kzalloc(sizeof(*rx), GFP_KERNEL);
+	if (!rx)
+		return -ENOMEM;
+	err = oktls_strp_init(&rx->strp, &keys->params);
+	if (err) {
+		kfree(rx);
+		return err;
+	}
+	rx->keys = keys;
+	INIT_LIST_HEAD(&rx->recs);
+
+	write_lock_bh(&sk->sk_callback_lock);
+	ctx->rx = rx;
+	ctx->rx_conf = OKTLS_CONF_SW;
+	ctx->saved_data_ready = sk->sk_data_ready;
+	sk->sk_data_ready = rx_data_ready;
+	oktls_ulp_update_prot(sk, ctx);
+	write_unlock_bh(&sk->sk_callback_lock);
+
+	err = oktls_strp_pull(sk, &rx->strp, &keys->params);
+	if (err < 0 && err != -ENOMEM)
+		rx_abort(sk, rx, err);
+	rx_update_ready(rx);
+	if (rx->ready)
+		ctx->saved_data_ready(sk);
+	return 0;
+}
+
+/**
+ * oktls_rx_release() - free receive state at close and wipe its keys
+ * @sk: the socket, locked
+ * @ctx: its context
+ */
+void oktls_rx_release(struct sock *sk, struct oktls_ctx *ctx)
+{
+	struct oktls_rx *rx = ctx->rx;
+	struct oktls_rx_rec *rec, *tmp;
+
+	if (!rx)
+		return;
+	write_lock_bh(&sk->sk_callback_lock);
+	sk->sk_data_ready = ctx->saved_data_ready;
+	write_unlock_bh(&sk->sk_callback_lock);
+
+	list_for_each_entry_safe(rec, tmp, &rx->recs, list) {
+		memzero_explicit(rec->data, rec->len);
+		rec_free(sk, rx, rec);
+	}
+	oktls_strp_release(&rx->strp);
+	oktls_keys_destroy(rx->keys);
+	memzero_explicit(rx, sizeof(*rx));
+	kfree(rx);
+	ctx->rx = NULL;
+}
+
+/**
+ * oktls_rx_build_proto() - the receive entry points of a proto
+ * @p: a copy of the TCP proto
+ */
+void oktls_rx_build_proto(struct proto *p)
+{
+	p->recvmsg = oktls_rx_recvmsg;
+}
