@@ -91,4 +91,16 @@ static inline void oktls_proto_set_sendpage(struct proto *p) { }
 
 #endif /* OKTLS_HAVE_PROTO_SENDPAGE */
 
+#include <linux/fs.h>
+
+/*
+ * Splicing a socket through its read_iter (so through recvmsg): named
+ * copy_splice_read() since 6.5, generic_file_splice_read() before.
+ */
+#ifdef OKTLS_HAVE_COPY_SPLICE_READ
+#define oktls_splice_read_iter copy_splice_read
+#else
+#define oktls_splice_read_iter generic_file_splice_read
+#endif
+
 #endif /* _OKTLS_COMPAT_H */

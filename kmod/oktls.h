@@ -17,6 +17,8 @@
 
 #include "cipher.h"
 
+struct pipe_inode_info;
+
 /* How one direction of a socket is configured: plain TCP, or oktls records. */
 enum oktls_conf {
 	OKTLS_CONF_BASE,
@@ -217,6 +219,9 @@ int oktls_rx_recvmsg(struct sock *sk, struct msghdr *msg, size_t len,
 		     int flags, int *addr_len);
 __poll_t oktls_rx_poll(struct file *file, struct socket *sock,
 		       struct poll_table_struct *wait);
+ssize_t oktls_rx_splice_read(struct socket *sock, loff_t *ppos,
+			     struct pipe_inode_info *pipe, size_t len,
+			     unsigned int flags);
 void oktls_rx_build_proto(struct proto *p);
 
 /* strp.c */

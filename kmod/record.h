@@ -113,9 +113,10 @@ static inline void oktls_rec_header(const struct oktls_rec_params *p, u8 *hdr,
 
 /*
  * Validate a received header. Returns the length of the record body that
- * follows the header, -EMSGSIZE when it is longer than the version allows,
- * -EBADMSG when it is too short to hold the nonce and tag or the version
- * or (TLS 1.3) outer type is wrong.
+ * follows the header; -EINVAL for a wrong protocol version, as upstream;
+ * -EMSGSIZE when it is longer than the cipher can produce; -EBADMSG when
+ * it is too short to hold the nonce and tag, or (TLS 1.3) the outer type
+ * is not application_data.
  */
 static inline int oktls_rec_parse_header(const struct oktls_rec_params *p,
 					 const u8 *hdr)
@@ -123,7 +124,7 @@ static inline int oktls_rec_parse_header(const struct oktls_rec_params *p,
 	unsigned int len = oktls_get_be16(hdr + 3);
 
 	if (oktls_get_be16(hdr + 1) != OKTLS_LEGACY_VERSION)
-		return -EBADMSG;
+		return -EINVAL;
 	if (p->tls13 && hdr[0] != OKTLS_TYPE_DATA)
 		return -EBADMSG;
 	if (len > oktls_rec_max_len(p))

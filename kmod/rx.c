@@ -350,6 +350,41 @@ int oktls_rx_recvmsg(struct sock *sk, struct msghdr *msg, size_t len,
 	return ret;
 }
 
+/**
+ * oktls_rx_splice_read() - proto_ops->splice_read once TLS_RX is set
+ * @sock: the socket
+ * @ppos: unused, as for TCP
+ * @pipe: destination
+ * @len: bytes wanted
+ * @flags: SPLICE_F_*
+ *
+ * Only application data can be spliced; a record of another type waiting
+ * at the head of the stream makes it fail with EINVAL, as upstream.
+ *
+ * Return: bytes spliced, 0 at the end of the stream, or -errno.
+ */
+ssize_t oktls_rx_splice_read(struct socket *sock, loff_t *ppos,
+			     struct pipe_inode_info *pipe, size_t len,
+			     unsigned int flags)
+{
+	struct sock *sk = sock->sk;
+	struct oktls_rx *rx = oktls_ctx(sk)->rx;
+	struct oktls_rx_rec *rec;
+	int err = 0;
+
+	lock_sock(sk);
+	if (list_empty(&rx->recs))
+		err = rx_next_record(sk, rx);
+	rec = list_first_entry_or_null(&rx->recs, struct oktls_rx_rec, list);
+	if (rec && rec->type != OKTLS_TYPE_DATA)
+		err = -EINVAL;
+	rx_update_ready(rx);
+	release_sock(sk);
+	if (err < 0)
+		return err;
+	return oktls_splice_read_iter(sock->file, ppos, pipe, len, flags);
+}
+
 /*
  * TCP has new data (softirq, or the lock owner's backlog). Frame what
  * arrived and wake readers only when a whole record, the end of the stream

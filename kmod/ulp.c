@@ -112,8 +112,7 @@ static void build_ops(struct proto_ops *ops, const struct proto_ops *base)
 {
 	*ops = *base;
 	ops->poll = oktls_rx_poll;
-	/* NULL: the socket layer splices through read_iter, i.e. recvmsg. */
-	ops->splice_read = NULL;
+	ops->splice_read = oktls_rx_splice_read;
 	ops->read_sock = NULL;
 }
 

@@ -77,6 +77,17 @@ build_initramfs() {
 	for t in "$top"/selftests/*_test; do
 		[ -x "$t" ] && copy_prog "$t" "/tests/${t##*/}"
 	done
+	# The project's own programs, and the host programs tests drive.
+	for t in "$top"/userspace/*; do
+		[ -f "$t" ] && [ -x "$t" ] && copy_prog "$t" "/usr/bin/${t##*/}"
+	done
+	for t in $(grep -v '^#' "$here/programs"); do
+		if [ -x "$t" ]; then
+			copy_prog "$t"
+		elif [ -f "$t" ]; then
+			install -D -m 0644 "$t" "$stage$t"
+		fi
+	done
 	copy_modules
 	(cd "$stage" && find . | cpio -o -H newc --quiet) | gzip -1 >"$out/initramfs.cpio.gz"
 }
