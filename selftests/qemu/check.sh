@@ -130,6 +130,16 @@ else
 fi
 # CONST_STRUCT: oktls's proto and proto_ops tables are copies of TCP's,
 # built at run time, so they cannot be const.
+# Userspace unit tests (kselftest harness too) need no kernel: run them here.
+: >"$build/host-tap.log"
+for t in "$top"/userspace/tests/*_test; do
+	[ -x "$t" ] || continue
+	echo "# OKTLS-TEST-BEGIN ${t##*/}" >>"$build/host-tap.log"
+	(cd "$top/userspace/tests" && timeout 600 "$t") >>"$build/host-tap.log" 2>&1
+	echo "# OKTLS-TEST-END ${t##*/} rc=$?" >>"$build/host-tap.log"
+done
+count_tap host "$build/host-tap.log"
+
 perl "$cache/src/scripts/checkpatch.pl" --no-tree --strict --terse --show-types \
 	--ignore CONST_STRUCT \
 	-f $(cd "$top" && git ls-files -co --exclude-standard 'kmod/*.[ch]' | sed "s|^|$top/|") \
