@@ -10,6 +10,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 #include <net/inet_common.h>
 #include <net/tcp.h>
 
@@ -190,8 +191,12 @@ static int oktls_ulp_init(struct sock *sk)
 	return 0;
 }
 
+static char *ulp_name = "oktls";
+module_param(ulp_name, charp, 0444);
+MODULE_PARM_DESC(ulp_name,
+		 "TCP ULP name to register: oktls (default), or tls to stand in for the stock module");
+
 static struct tcp_ulp_ops oktls_ulp_ops __read_mostly = {
-	.name	= "oktls",
 	.owner	= THIS_MODULE,
 	.init	= oktls_ulp_init,
 };
@@ -203,9 +208,21 @@ static struct tcp_ulp_ops oktls_ulp_ops __read_mostly = {
  */
 int oktls_ulp_register(void)
 {
+	int err;
+
+	if (strcmp(ulp_name, "oktls") && strcmp(ulp_name, "tls")) {
+		pr_err("ulp_name=%s: must be oktls or tls\n", ulp_name);
+		return -EINVAL;
+	}
+	strscpy(oktls_ulp_ops.name, ulp_name, sizeof(oktls_ulp_ops.name));
 	build_protos(protos[OKTLS_IPV4], &tcp_prot);
 	build_ops(&rx_ops[OKTLS_IPV4], &inet_stream_ops);
-	return tcp_register_ulp(&oktls_ulp_ops);
+	err = tcp_register_ulp(&oktls_ulp_ops);
+	if (err == -EEXIST)
+		pr_err("TCP ULP name \"%s\" is already registered%s\n", ulp_name,
+		       strcmp(ulp_name, "tls") ? "" :
+		       " (unload the stock tls module first: rmmod tls)");
+	return err;
 }
 
 /**
