@@ -15,7 +15,8 @@ set -eu
 CACHE=${OKTLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/oktls}
 SRC_SERIES=6.12
 SERIES="6.12 6.1"
-HOST_PKGS="qemu-system-x86 qemu-utils busybox-static cpio gcc make libssl-dev sparse kmod xz-utils perl openssl"
+# nginx-light and curl: unmodified kTLS server and TLS client in the guest.
+HOST_PKGS="qemu-system-x86 qemu-utils busybox-static cpio gcc make libssl-dev sparse kmod xz-utils perl openssl nginx-light curl"
 
 die() { echo "oktls deps: $*" >&2; exit 1; }
 
@@ -31,11 +32,17 @@ apt_update() {
 }
 
 apt_install() {
+	local rc=0 policy=/usr/sbin/policy-rc.d own_policy=
 	[ "$(id -u)" = 0 ] || die "need root to install: $*"
 	apt_update
+	# Packaged services (nginx) must not start on the build host.
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && own_policy=1
+	fi
 	DEBIAN_FRONTEND=noninteractive INITRD=No \
-		apt-get install -y -qq --no-install-recommends "$@" >"$CACHE/apt.log" 2>&1 ||
-		die "cannot install $* (see $CACHE/apt.log)"
+		apt-get install -y -qq --no-install-recommends "$@" >"$CACHE/apt.log" 2>&1 || rc=$?
+	[ -n "$own_policy" ] && rm -f "$policy"
+	[ $rc = 0 ] || die "cannot install $* (see $CACHE/apt.log)"
 }
 
 # Newest point release of a kernel series, e.g. 6.12 -> 6.12.117+deb12-amd64.

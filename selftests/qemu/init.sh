@@ -49,7 +49,7 @@ if [ -n "$OKTLS_INTERACTIVE" ]; then
 fi
 
 limit=${OKTLS_TEST_TIMEOUT:-600}
-for t in /tests/*_test; do
+for t in /tests/*_test /tests/*_test.sh; do
 	[ -x "$t" ] || continue
 	name=${t##*/}
 	case " ${OKTLS_TESTS:-$name} " in *" $name "*) ;; *) continue ;; esac

@@ -74,9 +74,14 @@ build_initramfs() {
 	install -m 0755 /bin/busybox "$stage/bin/busybox"
 	install -m 0755 "$here/init.sh" "$stage/init"
 	install -m 0644 "$out/oktls.ko" "$stage/lib/oktls/oktls.ko"
-	for t in "$top"/selftests/*_test; do
+	for t in "$top"/selftests/*_test "$top"/selftests/*_test.sh; do
 		[ -x "$t" ] && copy_prog "$t" "/tests/${t##*/}"
 	done
+	install -D -m 0644 "$top/selftests/lib/tap.sh" "$stage/tests/lib/tap.sh"
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
+		>"$stage/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$stage/etc/group"
+	printf '127.0.0.1 localhost\n::1 localhost\n' >"$stage/etc/hosts"
 	# The project's own programs, and the host programs tests drive.
 	for t in "$top"/userspace/*; do
 		[ -f "$t" ] && [ -x "$t" ] && copy_prog "$t" "/usr/bin/${t##*/}"
