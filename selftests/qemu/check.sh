@@ -146,6 +146,34 @@ perl "$cache/src/scripts/checkpatch.pl" --no-tree --strict --terse --show-types 
 	>"$build/checkpatch.log" 2>&1
 gate "host: checkpatch --strict kmod/" "$build/checkpatch.log"
 
+# Installable as out-of-tree modules are: dkms builds oktls for each kernel
+# from a copy of the tree (the way a distribution user would install it).
+dkms_check() {
+	local ver src log=$build/dkms.log rc=0 k
+	ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$top/dkms.conf")
+	src=/usr/src/oktls-$ver
+	dkms remove "oktls/$ver" --all >/dev/null 2>&1
+	rm -rf "$src" && mkdir -p "$src"
+	cp -rp "$top/Kbuild" "$top/dkms.conf" "$top/kmod" "$src/"
+	rm -f "$src"/kmod/*.o "$src"/kmod/*.ko "$src"/kmod/.*.cmd
+	: >"$log"
+	dkms add "oktls/$ver" >>"$log" 2>&1 || rc=1
+	for k in "${kvers[@]}"; do
+		[ $rc = 0 ] || break
+		dkms build "oktls/$ver" -k "$k" >>"$log" 2>&1 || rc=1
+	done
+	dkms remove "oktls/$ver" --all >>"$log" 2>&1
+	rm -rf "$src"
+	return $rc
+}
+if dkms_check; then
+	pass
+	echo "ok      host: dkms build for ${kvers[*]}"
+else
+	fail "host: dkms build (see $build/dkms.log)"
+	tail -n 20 "$build/dkms.log" | sed 's/^/        /'
+fi
+
 for kver in "${kvers[@]}"; do
 	run_kernel "$kver"
 done
