@@ -457,14 +457,20 @@ int oktls_tx_init(struct sock *sk, struct oktls_ctx *ctx,
  * oktls_tx_stop() - stop deferred transmit work before close
  * @sk: the socket, not locked (the work takes the lock)
  * @ctx: its context
+ *
+ * TCP calls sk_write_space with the socket locked, so once the original
+ * callback is back under the lock no new work can be queued; then the
+ * queued work is cancelled without the lock it takes.
  */
 void oktls_tx_stop(struct sock *sk, struct oktls_ctx *ctx)
 {
 	if (!ctx->tx)
 		return;
+	lock_sock(sk);
 	write_lock_bh(&sk->sk_callback_lock);
 	sk->sk_write_space = ctx->saved_write_space;
 	write_unlock_bh(&sk->sk_callback_lock);
+	release_sock(sk);
 	cancel_work_sync(&ctx->tx_work);
 }
 

@@ -96,12 +96,34 @@ const struct wire_cipher *wire_cipher_find(uint16_t type)
 	return NULL;
 }
 
+/*
+ * OpenSSL 3 loads its config and providers on the first fetch. Do that
+ * once, before the harness forks a process per test, so that every test
+ * does not pay for it again (seconds in total under QEMU TCG).
+ */
+static EVP_CIPHER *evp_cache[sizeof(wire_ciphers) / sizeof(wire_ciphers[0])];
+
+__attribute__((constructor)) static void evp_preload(void)
+{
+	size_t i;
+
+	for (i = 0; i < wire_ciphers_count; i++)
+		evp_cache[i] = EVP_CIPHER_fetch(NULL, wire_ciphers[i].evp_name,
+						NULL);
+}
+
+static EVP_CIPHER *evp_get(const struct wire_cipher *c)
+{
+	EVP_CIPHER *e = evp_cache[c - wire_ciphers];
+
+	if (e && !EVP_CIPHER_up_ref(e))
+		return NULL;
+	return e;
+}
+
 bool wire_cipher_in_openssl(const struct wire_cipher *c)
 {
-	EVP_CIPHER *e = EVP_CIPHER_fetch(NULL, c->evp_name, NULL);
-
-	EVP_CIPHER_free(e);
-	return e != NULL;
+	return evp_cache[c - wire_ciphers] != NULL;
 }
 
 uint64_t wire_rand(uint64_t *state)
@@ -170,7 +192,7 @@ int wire_keys_init(struct wire_keys *k, uint16_t version, uint16_t cipher,
 	k->seq = seq;
 	if (c->explicit_nonce)
 		k->explicit = wire_get_be64(k->iv);
-	k->evp = EVP_CIPHER_fetch(NULL, c->evp_name, NULL);
+	k->evp = evp_get(c);
 	if (!k->evp)
 		return -ENOENT;
 	k->ctx = EVP_CIPHER_CTX_new();
@@ -240,6 +262,39 @@ const char *wire_skip_reason(const struct wire_keys *k, int err, char *buf,
 	else
 		return NULL;
 	return buf;
+}
+
+static int probed[2][sizeof(wire_ciphers) / sizeof(wire_ciphers[0])];
+
+void wire_probe_variants(int optname)
+{
+	struct wire_keys k;
+	size_t c;
+	int v, a, b;
+
+	for (v = 0; v < 2; v++) {
+		for (c = 0; c < wire_ciphers_count; c++) {
+			probed[v][c] = -1;
+			if (tcp_pair(AF_INET, &a, &b))
+				continue;
+			wire_keys_init(&k, v ? TLS_1_3_VERSION : TLS_1_2_VERSION,
+				       wire_ciphers[c].type, 0, 0);
+			if (!ulp_attach(a, test_ulp()))
+				probed[v][c] = wire_set_keys(a, optname, &k);
+			wire_keys_free(&k);
+			close(a);
+			close(b);
+		}
+	}
+}
+
+int wire_probed_errno(uint16_t version, uint16_t cipher)
+{
+	const struct wire_cipher *c = wire_cipher_find(cipher);
+
+	if (!c || (version != TLS_1_2_VERSION && version != TLS_1_3_VERSION))
+		return -1;
+	return probed[version == TLS_1_3_VERSION][c - wire_ciphers];
 }
 
 static bool tls12_explicit(const struct wire_keys *k)

@@ -133,6 +133,16 @@ int wire_set_keys(int fd, int optname, const struct wire_keys *k);
 const char *wire_skip_reason(const struct wire_keys *k, int err, char *buf,
 			     size_t size);
 
+/*
+ * Install keys of every version x cipher as optname (TLS_TX or TLS_RX) on
+ * a fresh connected socket with test_ulp() and remember each errno. Call
+ * it once from the test binary before the harness forks a process per
+ * test: a refused AEAD costs the kernel a round of modprobe each time.
+ */
+void wire_probe_variants(int optname);
+/* The probed errno (0: accepted), or -1 if unknown. */
+int wire_probed_errno(uint16_t version, uint16_t cipher);
+
 /* Bytes a record adds around its content: header, nonce, tag, TLS 1.3 type. */
 size_t wire_overhead(const struct wire_keys *k);
 /* Bytes of the explicit nonce after the header (0 for TLS 1.3, ChaCha). */

@@ -7,6 +7,7 @@
  * EAGAIN. Connections not offloaded within the handshake timeout are
  * dropped; since the timeout is one constant, the timer list is a FIFO.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -354,6 +355,7 @@ static void ex_init(void)
 static int start_tls(struct conn *c)
 {
 	const char *host = oktlsd_cfg.servername;
+	struct in6_addr ip;
 	char buf[256];
 
 	c->ssl = oktlsd_main_ssl_new();
@@ -376,9 +378,15 @@ static int start_tls(struct conn *c)
 			}
 			host = buf;
 		}
-		if (!SSL_set1_host(c->ssl, host))
-			goto fail;
-		SSL_set_tlsext_host_name(c->ssl, host);
+		if (inet_pton(AF_INET, host, &ip) == 1 || inet_pton(AF_INET6, host, &ip) == 1) {
+			/* An address: checked against IP SANs, and no SNI. */
+			if (!X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host))
+				goto fail;
+		} else {
+			if (!SSL_set1_host(c->ssl, host))
+				goto fail;
+			SSL_set_tlsext_host_name(c->ssl, host);
+		}
 		SSL_set_connect_state(c->ssl);
 	}
 	c->state = S_HANDSHAKE;

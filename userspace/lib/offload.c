@@ -105,10 +105,10 @@ static void keylog(const SSL *ssl, const char *line)
 
 /*
  * Record accounting. OpenSSL reports every record header it writes or reads
- * (SSL3_RT_HEADER) and, after it, every handshake message or CCS. The
- * application keys of a direction start after that direction's CCS in TLS
- * 1.2 (so the Finished record is number 0 under them) and after its
- * Finished in TLS 1.3; from there each header is one record under them,
+ * (SSL3_RT_HEADER) and, after it, every handshake message. The application
+ * keys of a direction start after that direction's CCS record in TLS 1.2
+ * (so the Finished record is number 0 under them) and after its Finished
+ * message in TLS 1.3; from there each header is one record under them,
  * e.g. TLS 1.3 NewSessionTicket records the server wrote.
  */
 static void msg_cb(int write_p, int version, int content_type, const void *buf,
@@ -123,12 +123,12 @@ static void msg_cb(int write_p, int version, int content_type, const void *buf,
 		return;
 	switch (content_type) {
 	case SSL3_RT_HEADER:
-		st->records[dir]++;
-		break;
-	case SSL3_RT_CHANGE_CIPHER_SPEC:
-		if (!tls13) {
+		/* OpenSSL 3.0 reports a CCS it reads by its header only. */
+		if (!tls13 && len > 0 && b[0] == SSL3_RT_CHANGE_CIPHER_SPEC) {
 			st->records[dir] = 0;
 			st->keyed[dir] = true;
+		} else {
+			st->records[dir]++;
 		}
 		break;
 	case SSL3_RT_HANDSHAKE:
