@@ -13,7 +13,7 @@ KVERS := $(or $(KVER),$(shell $(DEPS) --kvers 2>/dev/null))
 KDIR ?= /lib/modules/$(firstword $(KVERS))/build
 export OKTLS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/oktls
 
-.PHONY: all deps modules userspace selftests check vm clean
+.PHONY: all deps modules userspace selftests check vm bench clean
 
 all: modules userspace selftests
 
@@ -31,6 +31,11 @@ selftests: deps
 
 check:
 	@KVER="$(KVERS)" selftests/qemu/check.sh
+
+# Benchmarks: oktls beside the stock tls module and userspace OpenSSL, in
+# one VM boot per clock (tools/bench/README).
+bench: modules userspace
+	tools/bench/run.sh $(firstword $(KVERS))
 
 vm: modules selftests
 	mkdir -p build/vm

@@ -48,6 +48,14 @@ if [ -n "$OKTLS_INTERACTIVE" ]; then
 	finish
 fi
 
+if [ -n "$OKTLS_RUN" ]; then
+	say "# OKTLS-RUN $OKTLS_RUN"
+	(cd /tmp && $OKTLS_RUN >"$out" 2>&1)
+	say "# OKTLS-RUN-END rc=$?"
+	say "OKTLS-RIG-DONE"
+	finish
+fi
+
 limit=${OKTLS_TEST_TIMEOUT:-600}
 for t in /tests/*_test /tests/*_test.sh; do
 	[ -x "$t" ] || continue

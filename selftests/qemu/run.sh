@@ -14,7 +14,11 @@
 # (default 600) each test binary inside it. OKTLS_APPEND adds to the kernel
 # command line; NAME=value words there reach the tests as environment
 # (OKTLS_TEST_ULP=tls runs the socket tests against the stock module,
-# OKTLS_TESTS="tx_test" runs only the named binaries).
+# OKTLS_TESTS="tx_test" runs only the named binaries; OKTLS_RUN="cmd args"
+# runs that command instead of the tests). OKTLS_EXTRA lists more host
+# programs to pack into the guest's /usr/bin. OKTLS_CPU (default max) and
+# OKTLS_QEMU_ARGS tune the emulated machine (benchmarks use
+# -icount shift=0,sleep=off).
 
 set -euo pipefail
 
@@ -86,6 +90,9 @@ build_initramfs() {
 	for t in "$top"/userspace/*; do
 		[ -f "$t" ] && [ -x "$t" ] && copy_prog "$t" "/usr/bin/${t##*/}"
 	done
+	for t in ${OKTLS_EXTRA:-}; do
+		copy_prog "$t" "/usr/bin/${t##*/}"
+	done
 	for t in $(grep -v '^#' "$here/programs"); do
 		if [ -x "$t" ]; then
 			copy_prog "$t"
@@ -100,8 +107,9 @@ build_initramfs() {
 build_initramfs
 
 append="console=ttyS0 panic=-1 loglevel=7 no_hash_pointers OKTLS_TEST_TIMEOUT=$test_timeout ${OKTLS_APPEND:-}"
-qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G -nodefaults -no-reboot
-      -display none -kernel "/boot/vmlinuz-$kver" -initrd "$out/initramfs.cpio.gz")
+qemu=(qemu-system-x86_64 -accel tcg -cpu "${OKTLS_CPU:-max}" -smp 2 -m 2G -nodefaults
+      -no-reboot -display none -kernel "/boot/vmlinuz-$kver"
+      -initrd "$out/initramfs.cpio.gz" ${OKTLS_QEMU_ARGS:-})
 
 if [ -n "$interactive" ]; then
 	exec "${qemu[@]}" -append "$append OKTLS_INTERACTIVE=1" \
