@@ -240,7 +240,8 @@ static int pump_dir(struct oktlsd_relay *r, struct dir *d, int src, int dst,
 				log_debug("%s: TLS peer closed without close_notify", r->name);
 			d->eof = true;
 			progress = 1;
-		} else if (errno == EINVAL && src == r->tls_fd) {
+		} else if ((errno == EINVAL || errno == EIO) && src == r->tls_fd) {
+			/* A non-data record is next: upstream says EINVAL, oktls may say EIO. */
 			ret = control_record(r, d);
 			if (ret < 0)
 				return -1;

@@ -275,7 +275,12 @@ static void handshake_done(struct conn *c)
 		 (unsigned long long)res.tx_seq, (unsigned long long)res.rx_seq);
 	c->pending = res.pending;
 	c->pending_len = res.pending_len;
-	/* The kernel owns the keys now; drop OpenSSL's copies. */
+	/*
+	 * The kernel owns the keys now; drop OpenSSL's copies. Marked shut
+	 * down first, or SSL_free() drops the session from the cache as if
+	 * the connection had failed, and session-ID resumption never works.
+	 */
+	SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 	SSL_free(c->ssl);
 	c->ssl = NULL;
 	if (oktlsd_cfg.client) {
