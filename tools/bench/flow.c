@@ -117,7 +117,8 @@ int bench_flow_init(size_t maxb)
 	size_t off;
 
 	max_bytes = maxb;
-	arena_size = bench_wire_bound(maxb, 512) + 64 * 64 * KIB;
+	/* up to 64 connections, each a slot with 64 KiB of slack */
+	arena_size = bench_wire_bound(maxb, 512) + 64 * 128 * KIB;
 	src = malloc(maxb);
 	arena = malloc(arena_size);
 	wire_arena = malloc(arena_size);
