@@ -13,7 +13,7 @@ KVERS := $(or $(KVER),$(shell $(DEPS) --kvers 2>/dev/null))
 KDIR ?= /lib/modules/$(firstword $(KVERS))/build
 export OKTLS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/oktls
 
-.PHONY: all deps modules userspace selftests check vm bench clean
+.PHONY: all deps modules userspace selftests check vm run demo bench clean
 
 all: modules userspace selftests
 
@@ -31,6 +31,13 @@ selftests: deps
 
 check:
 	@KVER="$(KVERS)" selftests/qemu/check.sh
+
+# The main job: oktlsd serving HTTPS from a VM with oktls loaded.
+run: modules userspace
+	tools/run/run.sh run $(firstword $(KVERS))
+
+demo: modules userspace
+	tools/run/run.sh demo $(firstword $(KVERS))
 
 # Benchmarks: oktls beside the stock tls module and userspace OpenSSL, in
 # one VM boot per clock (tools/bench/README).

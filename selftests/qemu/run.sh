@@ -109,7 +109,7 @@ build_initramfs
 append="console=ttyS0 panic=-1 loglevel=7 no_hash_pointers OKTLS_TEST_TIMEOUT=$test_timeout ${OKTLS_APPEND:-}"
 qemu=(qemu-system-x86_64 -accel tcg -cpu "${OKTLS_CPU:-max}" -smp 2 -m 2G -nodefaults
       -no-reboot -display none -kernel "/boot/vmlinuz-$kver"
-      -initrd "$out/initramfs.cpio.gz" ${OKTLS_QEMU_ARGS:-})
+      -initrd "$out/initramfs.cpio.gz" -pidfile "$out/qemu.pid" ${OKTLS_QEMU_ARGS:-})
 
 if [ -n "$interactive" ]; then
 	exec "${qemu[@]}" -append "$append OKTLS_INTERACTIVE=1" \
