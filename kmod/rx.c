@@ -15,6 +15,7 @@
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/splice.h>
 #include <linux/tls.h>
 #include <linux/uio.h>
 #include <net/sock.h>
@@ -367,22 +368,39 @@ ssize_t oktls_rx_splice_read(struct socket *sock, loff_t *ppos,
 			     struct pipe_inode_info *pipe, size_t len,
 			     unsigned int flags)
 {
+	bool nonblock = (flags & SPLICE_F_NONBLOCK) ||
+			(sock->file->f_flags & O_NONBLOCK);
 	struct sock *sk = sock->sk;
 	struct oktls_rx *rx = oktls_ctx(sk)->rx;
+	long timeo = sock_rcvtimeo(sk, nonblock);
 	struct oktls_rx_rec *rec;
 	int err = 0;
 
+	/*
+	 * Wait here for a whole record, so that its type is known before
+	 * the generic splice reads it through recvmsg.
+	 */
 	lock_sock(sk);
-	if (list_empty(&rx->recs))
+	while (list_empty(&rx->recs)) {
 		err = rx_next_record(sk, rx);
+		if (err == 1)
+			continue;
+		if (err < 0)
+			break;
+		err = rx_no_record(sk, rx, &timeo);
+		if (err <= 0)
+			break;
+	}
 	rec = list_first_entry_or_null(&rx->recs, struct oktls_rx_rec, list);
 	if (rec && rec->type != OKTLS_TYPE_DATA)
 		err = -EINVAL;
 	rx_update_ready(rx);
 	release_sock(sk);
-	if (err < 0)
+	if (!rec || err < 0)
 		return err;
-	return oktls_splice_read_iter(sock->file, ppos, pipe, len, flags);
+	return oktls_splice_read_iter(sock->file, ppos, pipe,
+				      min_t(size_t, len, rec->len - rec->off),
+				      flags);
 }
 
 /*
