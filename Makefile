@@ -12,18 +12,22 @@ DEPS := selftests/qemu/deps.sh
 KVERS := $(or $(KVER),$(shell $(DEPS) --kvers 2>/dev/null))
 KDIR ?= /lib/modules/$(firstword $(KVERS))/build
 export OKTLS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/oktls
+PREFIX ?= /usr/local
 
-.PHONY: all deps modules userspace selftests check vm run demo bench clean
+# On a real machine (KDIR given) nothing is installed for the QEMU rig.
+MOD_DEPS := $(if $(filter command line environment,$(origin KDIR)),,deps)
+
+.PHONY: all deps modules userspace selftests check vm run demo bench install clean
 
 all: modules userspace selftests
 
 deps:
 	@$(DEPS)
 
-modules: deps
+modules: $(MOD_DEPS)
 	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
 
-userspace: deps
+userspace: $(MOD_DEPS)
 	$(MAKE) -C userspace
 
 selftests: deps
@@ -48,6 +52,16 @@ vm: modules selftests
 	mkdir -p build/vm
 	cp kmod/oktls.ko build/vm/
 	selftests/qemu/run.sh --interactive $(firstword $(KVERS)) build/vm
+
+# The module for KDIR's kernel, oktlsd, its man page, a systemd unit and a
+# sample /etc/default/oktlsd (kept if one exists). DESTDIR for packaging.
+install: modules userspace
+	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(DESTDIR) modules_install
+	install -D -m 0755 userspace/oktlsd $(DESTDIR)$(PREFIX)/sbin/oktlsd
+	install -D -m 0644 userspace/oktlsd.8 $(DESTDIR)$(PREFIX)/share/man/man8/oktlsd.8
+	install -D -m 0644 userspace/oktlsd.service $(DESTDIR)/etc/systemd/system/oktlsd.service
+	[ -e $(DESTDIR)/etc/default/oktlsd ] || \
+		install -D -m 0644 userspace/oktlsd.default $(DESTDIR)/etc/default/oktlsd
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
