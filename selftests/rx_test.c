@@ -233,7 +233,7 @@ TEST_F(rx, recv_sizes)
 
 	ASSERT_NE(NULL, in);
 	ASSERT_NE(NULL, out);
-	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
 		fill_pattern(in, sizes[i], i);
 		put_record(_metadata, self->cfd, &self->k, WIRE_TYPE_DATA, in,
 			   sizes[i], 0);
@@ -794,7 +794,7 @@ TEST_F(rx, tls13_padding_removed)
 
 	if (!is_tls13(variant))
 		SKIP(return, "TLS 1.3 only");
-	for (i = 0; i < sizeof(pads) / sizeof(pads[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(pads); i++) {
 		put_record(_metadata, self->cfd, &self->k, WIRE_TYPE_DATA,
 			   "padded", 6, pads[i]);
 		EXPECT_EQ(6, recv(self->sfd, buf, sizeof(buf), 0))

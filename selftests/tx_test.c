@@ -332,7 +332,7 @@ TEST_F(tx, send_boundary_sizes)
 	uint8_t *buf = malloc(32769);
 
 	ASSERT_NE(NULL, buf);
-	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
 		fill_pattern(buf, sizes[i], i);
 		ASSERT_EQ((ssize_t)sizes[i], send(self->cfd, buf, sizes[i], 0));
 		n = split_lens(sizes[i], lens, 8);
@@ -504,7 +504,7 @@ TEST_F(tx, cmsg_invalid_einval)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		memset(cbuf, 0, sizeof(cbuf));
 		msg.msg_controllen = CMSG_SPACE(bad[i].len);
 		cm = CMSG_FIRSTHDR(&msg);
@@ -910,7 +910,7 @@ TEST_F(tx, getsockopt_bad_len_einval)
 	socklen_t len;
 	size_t i;
 
-	for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(lens); i++) {
 		char buf[sizeof(got) + 8];
 
 		len = lens[i];
@@ -1066,7 +1066,7 @@ TEST_F(keyless, set_unknown_version_einval)
 	union wire_crypto_info ci = self->ci;
 	size_t i;
 
-	for (i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(versions); i++) {
 		ci.info.version = versions[i];
 		EXPECT_EQ(EINVAL, setopt_errno(self->cfd, TLS_TX, &ci, self->len))
 			TH_LOG("version %#x", versions[i]);
@@ -1080,7 +1080,7 @@ TEST_F(keyless, set_unknown_cipher_einval)
 	union wire_crypto_info ci = self->ci;
 	size_t i;
 
-	for (i = 0; i < sizeof(ciphers) / sizeof(ciphers[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(ciphers); i++) {
 		ci.info.cipher_type = ciphers[i];
 		EXPECT_EQ(EINVAL, setopt_errno(self->cfd, TLS_TX, &ci, sizeof(ci)))
 			TH_LOG("cipher %u", ciphers[i]);
@@ -1105,7 +1105,7 @@ TEST_F(keyless, set_wrong_optlen_einval)
 		memset(ci, 0, sizeof(ci));
 		ci[0].info.version = TLS_1_2_VERSION;
 		ci[0].info.cipher_type = c->type;
-		for (j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
+		for (j = 0; j < ARRAY_SIZE(lens); j++) {
 			EXPECT_EQ(EINVAL, setopt_errno(self->cfd, TLS_TX, ci,
 						       lens[j]))
 				TH_LOG("%s len %u", c->name, lens[j]);
@@ -1224,7 +1224,7 @@ struct drain {
 	pthread_t thr;
 	int fd;
 	struct wire_keys *k;
-	volatile bool stop;
+	bool stop;			/* __atomic */
 	size_t records;
 	int bad;			/* wire_err of the first bad record */
 	int read_errno;
@@ -1241,7 +1241,7 @@ static void *drain_fn(void *arg)
 
 	for (;;) {
 		if (quiet(d->fd, 200)) {
-			if (d->stop)
+			if (__atomic_load_n(&d->stop, __ATOMIC_ACQUIRE))
 				break;
 			continue;
 		}
@@ -1289,7 +1289,7 @@ static int random_flags(uint64_t *rng)
 	int flags = MSG_DONTWAIT | MSG_NOSIGNAL;
 	size_t i;
 
-	for (i = 0; i < sizeof(misuse_flags) / sizeof(misuse_flags[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(misuse_flags); i++)
 		if (!(wire_rand(rng) % 6))
 			flags |= misuse_flags[i];
 	return flags;
@@ -1408,7 +1408,7 @@ TEST_F_TIMEOUT(misuse, random_calls_documented_errnos, 120)
 	for (i = 0; i < MISUSE_CALLS; i++) {
 		if (i == MISUSE_CALLS * 2 / 3) {
 			/* Everything so far must have made valid records. */
-			d.stop = true;
+			__atomic_store_n(&d.stop, true, __ATOMIC_RELEASE);
 			pthread_join(d.thr, NULL);
 			EXPECT_EQ(WIRE_OK, d.bad)
 				TH_LOG("record %zu: %s", d.records,
