@@ -180,10 +180,13 @@ static int rx_next_record(struct sock *sk, struct oktls_rx *rx)
 	err = rx_open_record(sk, rx);
 	if (err)
 		goto fail;
-	/* Frame the next record now, so readiness is known without a read. */
+	/*
+	 * Frame the next record now, so readiness is known without a read.
+	 * If it is malformed, the stream fails after this record is read.
+	 */
 	err = oktls_strp_pull(sk, &rx->strp, &rx->keys->params);
-	if (err < 0)
-		goto fail;
+	if (err < 0 && err != -ENOMEM)
+		rx_abort(sk, rx, err);
 	return 1;
 fail:
 	if (err == -ENOMEM)

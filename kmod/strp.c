@@ -2,12 +2,15 @@
 /*
  * Framing received records out of the TCP byte stream.
  *
- * Bytes are taken from TCP's receive queue into one record-sized buffer
- * as they arrive, header first, then exactly the body the header
- * announces. Taking them at once (not when a whole record is queued)
- * means a peer's record larger than the socket's receive window can never
- * stall the connection. Called with the socket owned or spin-locked by
- * TCP's receive path, never both at once.
+ * A record is taken from TCP's receive queue into one record-sized buffer
+ * once all of it has arrived: the header is peeked first to learn its
+ * length. Leaving partial records in TCP keeps TCP's own wakeups right
+ * (it wakes a reader only when SO_RCVLOWAT bytes are queued, so the tail
+ * of a record taken early would never wake anyone). When TCP is short of
+ * receive buffer, partial records are taken anyway, so a record larger
+ * than the window can never stall the connection.
+ *
+ * Called with the socket owned, or spin-locked by TCP's receive path.
  */
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -58,33 +61,70 @@ static int strp_actor(read_descriptor_t *desc, struct sk_buff *skb,
 	return n;
 }
 
+/* Copy @len bytes after what has been read, without reading them. */
+static bool tcp_peek(struct sock *sk, u8 *buf, unsigned int len)
+{
+	u32 seq = READ_ONCE(tcp_sk(sk)->copied_seq);
+	struct sk_buff *skb;
+
+	if (!len)
+		return true;
+	skb_queue_walk(&sk->sk_receive_queue, skb) {
+		u32 off = seq - TCP_SKB_CB(skb)->seq;
+		unsigned int n;
+
+		if (off >= skb->len)
+			continue;
+		n = min_t(unsigned int, len, skb->len - off);
+		if (skb_copy_bits(skb, off, buf, n))
+			return false;
+		buf += n;
+		len -= n;
+		seq += n;
+		if (!len)
+			return true;
+	}
+	return false;
+}
+
 /**
- * oktls_strp_pull() - take bytes of the current record from TCP
+ * oktls_strp_pull() - take the current record from TCP once it is whole
  * @sk: the socket
  * @s: the framer
  * @p: the direction's record parameters
  *
- * Stops when the record is complete or TCP has no more bytes.
- *
- * Return: 0, or -EBADMSG / -EMSGSIZE for a malformed header.
+ * Return: 0, or the error of a malformed header: -EINVAL (version),
+ * -EMSGSIZE (too long), -EBADMSG (too short, wrong outer type).
  */
 int oktls_strp_pull(struct sock *sk, struct oktls_strp *s,
 		    const struct oktls_rec_params *p)
 {
 	read_descriptor_t desc = { .arg.data = s };
-	int len;
+	u8 hdr[OKTLS_HEADER_SIZE];
+	unsigned int want;
+	int inq, len;
 
 	while (!oktls_strp_full(s)) {
-		if (!s->need && s->len == OKTLS_HEADER_SIZE) {
-			len = oktls_rec_parse_header(p, s->buf);
+		inq = max(tcp_inq(sk), 0);
+		if (!s->need && s->len + inq >= OKTLS_HEADER_SIZE) {
+			memcpy(hdr, s->buf, s->len);
+			if (!tcp_peek(sk, hdr + s->len,
+				      OKTLS_HEADER_SIZE - s->len))
+				break;
+			len = oktls_rec_parse_header(p, hdr);
 			if (len < 0)
 				return len;
 			s->need = OKTLS_HEADER_SIZE + len;
-			continue;
 		}
-		desc.count = (s->need ? s->need : OKTLS_HEADER_SIZE) - s->len;
+		want = (s->need ? s->need : OKTLS_HEADER_SIZE) - s->len;
+		if (!inq)
+			break;
+		/* Only under pressure: TCP then wakes readers regardless. */
+		if (inq < want && !tcp_epollin_ready(sk, INT_MAX))
+			break;
+		desc.count = min_t(unsigned int, want, inq);
 		desc.error = 0;
-		if (tcp_inq(sk) <= 0 || tcp_read_sock(sk, &desc, strp_actor) <= 0)
+		if (tcp_read_sock(sk, &desc, strp_actor) <= 0)
 			break;
 		if (desc.error)
 			return desc.error;
