@@ -17,7 +17,7 @@ PREFIX ?= /usr/local
 # On a real machine (KDIR given) nothing is installed for the QEMU rig.
 MOD_DEPS := $(if $(filter command line environment,$(origin KDIR)),,deps)
 
-.PHONY: all deps modules userspace selftests check vm run demo bench install clean
+.PHONY: all deps modules userspace selftests check check-long fuzz vm run demo bench install clean
 
 all: modules userspace selftests
 
@@ -47,6 +47,12 @@ demo: modules userspace
 # one VM boot per clock (tools/bench/README).
 bench: modules userspace
 	tools/bench/run.sh $(firstword $(KVERS))
+
+# The test suite plus a bounded libFuzzer run over the record math.
+check-long: check fuzz
+
+fuzz:
+	$(MAKE) -C tools/fuzz run FUZZ_SECONDS=$(or $(FUZZ_SECONDS),300)
 
 vm: modules selftests
 	mkdir -p build/vm

@@ -129,7 +129,7 @@ static inline int oktls_rec_parse_header(const struct oktls_rec_params *p,
 		return -EBADMSG;
 	if (len > oktls_rec_max_len(p))
 		return -EMSGSIZE;
-	if (len < p->explicit_nonce + p->tag_size + p->tls13)
+	if (len < (unsigned int)p->explicit_nonce + p->tag_size + p->tls13)
 		return -EBADMSG;
 	return len;
 }
