@@ -233,7 +233,12 @@ static inline void tc_step(struct tc *t, short revents)
 			if (r <= 0) {
 				if (tc_want(t, r))
 					return;
-				return tc_fail(t, t->mode == TC_REFUSED ? NULL : "write");
+				if (t->mode == TC_REFUSED) {
+					/* The daemon already ended it: as expected. */
+					t->st = TC_DONE;
+					return;
+				}
+				return tc_fail(t, "write");
 			}
 			t->st = TC_RECV;
 			break;
