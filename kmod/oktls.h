@@ -61,8 +61,10 @@ struct oktls_rec {
  * @sealed_off: bytes of @sealed TCP has taken
  * @err: sticky error: once set the record stream cannot continue
  * @sg: scatterlist for the AEAD: additional data, then the record body
+ * @sg_src: AEAD source when sealing from the application's pages
  * @aad: additional data of the record being sealed
  * @aead_iv: crypto API IV of the record being sealed
+ * @type_byte: TLS 1.3 inner content type, when sealing from user pages
  */
 struct oktls_tx {
 	struct oktls_keys *keys;
@@ -71,8 +73,10 @@ struct oktls_tx {
 	u32 sealed_off;
 	int err;
 	struct scatterlist sg[OKTLS_REC_MAX_FRAGS + 1];
+	struct scatterlist sg_src[OKTLS_REC_MAX_FRAGS];
 	u8 aad[OKTLS_MAX_AAD_SIZE];
 	u8 aead_iv[OKTLS_AEAD_IV_SIZE];
+	u8 type_byte;
 };
 
 /**

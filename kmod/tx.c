@@ -117,29 +117,77 @@ static int rec_open(struct sock *sk, struct oktls_tx *tx, u8 type)
 }
 
 /*
- * Encrypt the open record in place and make it the sealed one. The caller
- * has pushed any earlier sealed record. The sequence number is consumed
- * whatever happens next, so a failure here breaks the stream.
+ * Reserve @len bytes of the socket's page frag as pieces of @rec without
+ * writing them: room for ciphertext sealed from another source.
  */
-static int rec_seal(struct sock *sk, struct oktls_tx *tx)
+static int rec_reserve(struct sock *sk, struct oktls_rec *rec,
+		       unsigned int len)
+{
+	struct page_frag *pfrag = sk_page_frag(sk);
+
+	while (len) {
+		struct bio_vec *last = &rec->frags[rec->nr_frags - 1];
+		unsigned int n;
+
+		if (!sk_page_frag_refill(sk, pfrag))
+			return -ENOMEM;
+		n = min(len, pfrag->size - pfrag->offset);
+		if (rec->nr_frags > 1 && last->bv_page == pfrag->page &&
+		    last->bv_offset + last->bv_len == pfrag->offset) {
+			last->bv_len += n;
+		} else {
+			if (rec->nr_frags >= OKTLS_REC_MAX_FRAGS)
+				return -ENOMEM;
+			bvec_set_page(&rec->frags[rec->nr_frags++], pfrag->page,
+				      n, pfrag->offset);
+			get_page(pfrag->page);
+		}
+		pfrag->offset += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Describe pieces of a record body as scatterlist entries from @sg on. */
+static unsigned int sg_from_frags(struct scatterlist *sg,
+				  const struct bio_vec *bv, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		sg_set_page(&sg[i], bv[i].bv_page, bv[i].bv_len,
+			    bv[i].bv_offset);
+	return nr;
+}
+
+/*
+ * Encrypt the open record and make it the sealed one. With @src NULL the
+ * plaintext is in the record's own pieces and is sealed in place; else
+ * @src (after its first, AAD, entry) holds the plaintext and the record's
+ * pieces receive the ciphertext. The caller has pushed any earlier sealed
+ * record. The sequence number is consumed whatever happens next, so a
+ * failure here breaks the stream.
+ */
+static int rec_seal(struct sock *sk, struct oktls_tx *tx,
+		    struct scatterlist *src)
 {
 	const struct oktls_rec_params *p = &tx->keys->params;
 	struct oktls_keys *keys = tx->keys;
 	struct oktls_rec *rec = &tx->open;
-	unsigned int i, nsg, aad_len;
-	struct bio_vec *bv;
+	unsigned int aad_len, nsg;
 	DECLARE_CRYPTO_WAIT(wait);
 	u8 *hdr, *trailer;
 	int err;
 
-	trailer = rec_add_small(sk, rec, p->tls13 + p->tag_size);
-	if (!trailer)
-		return -ENOMEM;
-	if (p->tls13)
-		trailer[0] = rec->type;
+	if (!src) {
+		trailer = rec_add_small(sk, rec, p->tls13 + p->tag_size);
+		if (!trailer)
+			return -ENOMEM;
+		if (p->tls13)
+			trailer[0] = rec->type;
+	}
 
-	bv = &rec->frags[0];
-	hdr = page_address(bv->bv_page) + bv->bv_offset;
+	hdr = page_address(rec->frags[0].bv_page) + rec->frags[0].bv_offset;
 	oktls_rec_header(p, hdr, rec->type, rec->plain_len);
 	if (p->explicit_nonce)
 		memcpy(hdr + OKTLS_HEADER_SIZE,
@@ -148,21 +196,20 @@ static int rec_seal(struct sock *sk, struct oktls_tx *tx)
 				rec->plain_len);
 	oktls_keys_aead_iv(keys, NULL, tx->aead_iv);
 
-	nsg = rec->nr_frags;	/* the AAD replaces the prefix piece */
-	sg_init_table(tx->sg, nsg);
+	/* The AAD takes the place of the prefix piece. */
+	sg_init_table(tx->sg, rec->nr_frags);
 	sg_set_buf(&tx->sg[0], tx->aad, aad_len);
-	for (i = 1; i < nsg; i++) {
-		bv = &rec->frags[i];
-		sg_set_page(&tx->sg[i], bv->bv_page, bv->bv_len,
-			    bv->bv_offset);
-	}
+	nsg = 1 + sg_from_frags(&tx->sg[1], &rec->frags[1], rec->nr_frags - 1);
+	sg_mark_end(&tx->sg[nsg - 1]);
+	if (src)
+		sg_set_buf(&src[0], tx->aad, aad_len);
 
 	aead_request_set_tfm(keys->req, keys->aead);
 	aead_request_set_callback(keys->req, CRYPTO_TFM_REQ_MAY_BACKLOG |
 				  CRYPTO_TFM_REQ_MAY_SLEEP,
 				  crypto_req_done, &wait);
 	aead_request_set_ad(keys->req, aad_len);
-	aead_request_set_crypt(keys->req, tx->sg, tx->sg,
+	aead_request_set_crypt(keys->req, src ? src : tx->sg, tx->sg,
 			       rec->plain_len + p->tls13, tx->aead_iv);
 	err = crypto_wait_req(crypto_aead_encrypt(keys->req), &wait);
 	if (err)
@@ -182,6 +229,68 @@ static int rec_seal(struct sock *sk, struct oktls_tx *tx)
 	tx->sealed_off = 0;
 	memset(rec, 0, sizeof(*rec));
 	return 0;
+}
+
+/*
+ * Seal @len bytes straight from the application's (or the page cache's)
+ * pages into a new record: one pass over the data instead of a copy and
+ * then the cipher. -EAGAIN tells the caller to copy instead (nothing was
+ * taken from @from then).
+ */
+static int seal_from_user(struct sock *sk, struct oktls_tx *tx,
+			  struct iov_iter *from, unsigned int len, u8 type)
+{
+	const struct oktls_rec_params *p = &tx->keys->params;
+	struct page *pages[OKTLS_REC_MAX_FRAGS - 2];
+	struct oktls_rec *rec = &tx->open;
+	unsigned int npages = 0, nsg = 1, i;
+	size_t done = 0, off;
+	ssize_t got;
+	int err;
+
+	sg_init_table(tx->sg_src, ARRAY_SIZE(tx->sg_src));
+	while (done < len) {
+		got = iov_iter_get_pages2(from, pages + npages, len - done,
+					  ARRAY_SIZE(pages) - npages, &off);
+		if (got <= 0)
+			goto revert;
+		for (i = npages; got > 0; i++) {
+			unsigned int n = min_t(size_t, got, PAGE_SIZE - off);
+
+			sg_set_page(&tx->sg_src[nsg++], pages[i], n, off);
+			npages++;
+			done += n;
+			got -= n;
+			off = 0;
+		}
+		if (done < len && npages == ARRAY_SIZE(pages))
+			goto revert;
+	}
+	tx->type_byte = type;
+	if (p->tls13)
+		sg_set_buf(&tx->sg_src[nsg++], &tx->type_byte, 1);
+	sg_mark_end(&tx->sg_src[nsg - 1]);
+
+	err = rec_open(sk, tx, type);
+	if (!err)
+		err = rec_reserve(sk, rec, len + p->tls13 + p->tag_size);
+	if (err) {
+		rec_release(sk, rec);
+		goto revert_err;
+	}
+	rec->plain_len = len;
+	err = rec_seal(sk, tx, tx->sg_src);
+	for (i = 0; i < npages; i++)
+		put_page(pages[i]);
+	return err;
+
+revert:
+	err = -EAGAIN;
+revert_err:
+	for (i = 0; i < npages; i++)
+		put_page(pages[i]);
+	iov_iter_revert(from, done);
+	return err;
 }
 
 /*
@@ -226,7 +335,7 @@ static int seal_and_push(struct sock *sk, struct oktls_ctx *ctx, int flags)
 {
 	int err;
 
-	err = rec_seal(sk, ctx->tx);
+	err = rec_seal(sk, ctx->tx, NULL);
 	if (err) {
 		ctx->tx->err = err;
 		return err;
@@ -306,6 +415,32 @@ static int sendmsg_locked(struct sock *sk, struct oktls_ctx *ctx,
 			if (err)
 				break;
 			continue;
+		}
+		/*
+		 * A whole record (full, or the last one of a send without
+		 * MSG_MORE) from user memory or spliced pages is sealed from
+		 * those pages directly.
+		 */
+		if (!tx->open.nr_frags &&
+		    (user_backed_iter(&msg->msg_iter) ||
+		     iov_iter_is_bvec(&msg->msg_iter)) &&
+		    (msg_data_left(msg) >= OKTLS_MAX_PLAINTEXT || !more)) {
+			n = min_t(size_t, msg_data_left(msg), OKTLS_MAX_PLAINTEXT);
+			err = seal_from_user(sk, tx, &msg->msg_iter, n, type);
+			if (!err) {
+				copied += n;
+				err = push_sealed(sk, ctx, flags |
+						  (msg_data_left(msg) || more ?
+						   MSG_MORE : 0));
+				if (err)
+					break;
+				continue;
+			}
+			if (err != -EAGAIN) {
+				tx->err = err;
+				break;
+			}
+			err = 0;
 		}
 		if (!tx->open.nr_frags) {
 			err = rec_open(sk, tx, type);
@@ -501,7 +636,7 @@ static bool tx_flush(struct sock *sk, struct oktls_ctx *ctx)
 		return false;
 	if (!tx->open.plain_len)
 		return true;
-	if (tx->err || rec_seal(sk, tx))
+	if (tx->err || rec_seal(sk, tx, NULL))
 		return false;
 	push_at_close(sk, ctx);
 	return !tx->sealed.nr_frags;
