@@ -195,6 +195,15 @@ int main(int argc, char **argv)
 	ret = 0;
 cleanup:
 	atomic_store(&oktlsd_draining, true);
+	/*
+	 * Stop listening now, not at exit: a closed epoll interest alone leaves
+	 * the kernel completing handshakes into a backlog nobody accepts, so a
+	 * client would hang for the whole drain. shutdown() on a listener resets
+	 * its backlog and refuses new SYNs; the fd stays valid (no number reuse
+	 * under the workers) until it is closed after they are joined.
+	 */
+	for (i = 0; i < nfds; i++)
+		shutdown(fds[i], SHUT_RDWR);
 	for (i = 0; i < nw; i++)
 		oktlsd_worker_wake(workers[i]);
 	for (i = 0; i < nw; i++)
