@@ -158,6 +158,112 @@ err_free:
 }
 
 /*
+ * Open the framed record straight into the reader's buffer: a data record
+ * the reader has room for, read without MSG_PEEK. The ciphertext stays in
+ * the framing buffer, so when the fast path does not fit after all (a TLS
+ * 1.3 record turns out not to be data, or padded) nothing is consumed and
+ * the caller opens it the ordinary way. TLS 1.3 takes this path only with
+ * TLS_RX_EXPECT_NO_PAD, as upstream: the inner type is then the last byte.
+ *
+ * Return: plaintext bytes delivered, 0 when the fast path does not apply,
+ * or the error that fails the stream.
+ */
+static int rx_open_to_user(struct sock *sk, struct oktls_rx *rx,
+			   struct iov_iter *to, size_t room)
+{
+	const struct oktls_rec_params *p = &rx->keys->params;
+	struct page *pages[OKTLS_RX_SG - 2];
+	struct oktls_keys *keys = rx->keys;
+	unsigned int ct_len, plain_len, aad_len, nsrc, nsg = 1, npages = 0;
+	DECLARE_CRYPTO_WAIT(wait);
+	u8 *hdr = rx->strp.buf;
+	size_t done = 0, off;
+	ssize_t got;
+	int err, i;
+	u8 last;
+
+	if (!oktls_strp_full(&rx->strp) || !user_backed_iter(to))
+		return 0;
+	if (p->tls13 ? !rx->no_pad : hdr[0] != OKTLS_TYPE_DATA)
+		return 0;
+	ct_len = rx->strp.need - OKTLS_HEADER_SIZE - p->explicit_nonce;
+	plain_len = ct_len - p->tag_size;
+	if (!plain_len || plain_len > room)
+		return 0;
+
+	sg_init_table(rx->sg_dst, ARRAY_SIZE(rx->sg_dst));
+	while (done < plain_len) {
+		got = iov_iter_get_pages2(to, pages + npages, plain_len - done,
+					  ARRAY_SIZE(pages) - npages, &off);
+		if (got <= 0)
+			goto revert;
+		for (i = npages; got > 0; i++) {
+			unsigned int n = min_t(size_t, got, PAGE_SIZE - off);
+
+			sg_set_page(&rx->sg_dst[nsg++], pages[i], n, off);
+			npages++;
+			done += n;
+			got -= n;
+			off = 0;
+		}
+		if (done < plain_len && npages == ARRAY_SIZE(pages))
+			goto revert;
+	}
+	sg_mark_end(&rx->sg_dst[nsg - 1]);
+
+	aad_len = oktls_rec_aad(p, rx->aad, hdr, keys->seq, hdr[0], plain_len);
+	oktls_keys_aead_iv(keys, hdr + OKTLS_HEADER_SIZE, rx->aead_iv);
+	sg_set_buf(&rx->sg_dst[0], rx->aad, aad_len);
+	sg_init_table(rx->sg_src, ARRAY_SIZE(rx->sg_src));
+	sg_set_buf(&rx->sg_src[0], rx->aad, aad_len);
+	nsrc = sg_from_buf(rx->sg_src + 1, ARRAY_SIZE(rx->sg_src) - 1,
+			   hdr + oktls_rec_prefix(p), ct_len);
+	sg_mark_end(&rx->sg_src[nsrc]);
+
+	aead_request_set_tfm(keys->req, keys->aead);
+	aead_request_set_callback(keys->req, CRYPTO_TFM_REQ_MAY_BACKLOG |
+				  CRYPTO_TFM_REQ_MAY_SLEEP,
+				  crypto_req_done, &wait);
+	aead_request_set_ad(keys->req, aad_len);
+	aead_request_set_crypt(keys->req, rx->sg_src, rx->sg_dst, ct_len,
+			       rx->aead_iv);
+	err = crypto_wait_req(crypto_aead_decrypt(keys->req), &wait);
+	if (err)
+		goto out_put;
+
+	if (p->tls13) {
+		struct scatterlist *sg = &rx->sg_dst[nsg - 1];
+
+		last = *((u8 *)page_address(sg_page(sg)) + sg->offset +
+			 sg->length - 1);
+		if (last != OKTLS_TYPE_DATA)
+			goto revert;
+		/* The inner type byte is not the application's. */
+		iov_iter_revert(to, 1);
+		plain_len--;
+	}
+	for (i = 0; i < npages; i++)
+		put_page(pages[i]);
+
+	err = oktls_keys_advance(keys);
+	if (err)
+		rx->err_next = err;
+	oktls_strp_consumed(&rx->strp);
+	err = oktls_strp_pull(sk, &rx->strp, p);
+	if (err < 0 && err != -ENOMEM)
+		rx_abort(sk, rx, err);
+	return plain_len;
+
+revert:
+	err = 0;
+out_put:
+	for (i = 0; i < npages; i++)
+		put_page(pages[i]);
+	iov_iter_revert(to, done);
+	return err;
+}
+
+/*
  * Make sure at least one more record is open on the list, if the stream
  * has one. Returns 1 when a record was opened, 0 when none is complete
  * yet, or a negative errno that has failed the stream.
@@ -281,6 +387,23 @@ static int recvmsg_locked(struct sock *sk, struct oktls_rx *rx,
 			/* Peek ahead only within the receive buffer. */
 			if (peek && rx->queued >= READ_ONCE(sk->sk_rcvbuf))
 				break;
+			if (!peek && !rx->err && !rx->err_next &&
+			    (type < 0 || type == OKTLS_TYPE_DATA)) {
+				err = rx_open_to_user(sk, rx, &msg->msg_iter,
+						      len - copied);
+				if (err < 0) {
+					rx_abort(sk, rx, err);
+					break;
+				}
+				if (err > 0) {
+					if (type < 0 && msg->msg_control)
+						put_record_type(msg,
+								OKTLS_TYPE_DATA);
+					type = OKTLS_TYPE_DATA;
+					copied += err;
+					continue;
+				}
+			}
 			err = rx_next_record(sk, rx);
 			if (err == 1)
 				continue;
