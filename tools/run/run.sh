@@ -10,7 +10,8 @@
 #                       print both transfer rates, shut down
 #
 # OKTLS_PORT (default 8443) is the host port for oktlsd; OKTLS_PORT+1 the
-# one for the userspace-TLS comparison. OKTLS_DEMO_MB sizes the big file.
+# one for the userspace-TLS comparison. OKTLS_DEMO_MB sizes the big file;
+# OKTLS_KO picks the module (default kmod/oktls.ko).
 
 set -euo pipefail
 
@@ -36,7 +37,7 @@ trap stop EXIT
 trap 'echo; echo "oktls: shutting the VM down"; stop; exit 0' INT TERM
 
 mkdir -p "$out"
-cp "$top/kmod/oktls.ko" "$out/oktls.ko"
+cp "${OKTLS_KO:-$top/kmod/oktls.ko}" "$out/oktls.ko"
 rm -f "$out/tap.log" "$out/qemu.pid"
 
 net="-netdev user,id=n0,hostfwd=tcp:127.0.0.1:$port-:443,hostfwd=tcp:127.0.0.1:$uport-:4433"
