@@ -460,7 +460,7 @@ static void abuse(SSL_CTX *ctx, int port, int refused_port, const int *counts,
 
 /*
  * 10 000 connections that go wrong in assorted ways, against a daemon with
- * a 3 s handshake timeout, and against a second one whose backend port is
+ * a 10 s handshake timeout, and against a second one whose backend port is
  * closed. Afterwards both must hold exactly the fds they held after a
  * warm-up, their RSS must not have grown past a bound, and both must serve.
  *
@@ -469,13 +469,14 @@ static void abuse(SSL_CTX *ctx, int port, int refused_port, const int *counts,
  * fit in the rig's 600 s: the cheap kinds dominate and 300 of the 10 000
  * do (part of) a handshake: 100 aborted after the ServerHello, 100 reset
  * mid-transfer, 100 against the refusing backend. They run BATCH (4) at
- * a time: with 16 at once some handshakes took longer than the short
- * --handshake-timeout under TCG and were (rightly) dropped.
+ * a time. The timeout is 10 s, not 2-3 s: on a loaded host even 4 TCG
+ * handshakes at once sometimes took over 3 s (9 of 300 were dropped by a
+ * 3 s timeout), which made the exact counts below flaky.
  */
 TEST_F_TIMEOUT(load, abuse_no_leaks, 500)
 {
 	static const char *const extra[] = {
-		"--handshake-timeout", "3", "--max-per-source", "1000",
+		"--handshake-timeout", "10", "--max-per-source", "1000",
 		"--max-conns", "20000", NULL,
 	};
 	static const int run_counts[A_N] = { 3300, 3300, 3060, 40, 100, 100, 100 };
@@ -524,8 +525,8 @@ TEST_F_TIMEOUT(load, abuse_no_leaks, 500)
 	}
 	TH_LOG("%d connections (seed %#llx) in %lld ms; stalled handshakes dropped after %lld..%lld ms",
 	       total, seed, ms, early, late);
-	/* --handshake-timeout 3: never before it (the check is coarse only upward). */
-	EXPECT_LE(2900, early);
+	/* --handshake-timeout 10: never before it (the check is coarse only upward). */
+	EXPECT_LE(9900, early);
 
 	EXPECT_EQ(0, daemon_settle(&self->d, 30000));
 	EXPECT_EQ(0, daemon_settle(&self->d2, 30000));

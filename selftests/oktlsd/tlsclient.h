@@ -166,6 +166,13 @@ static inline int tc_open(struct tc *t, SSL_CTX *ctx, int port, const char *src,
 		t->why = "socket";
 		return -1;
 	}
+	if (mode == TC_ABORT_HS)
+		/*
+		 * Reads from an empty memory BIO: the ClientHello goes out, but the
+		 * server's answer is never read by OpenSSL, so the handshake cannot
+		 * complete in one SSL_connect() when the daemon answers quickly.
+		 */
+		SSL_set0_rbio(t->ssl, BIO_new(BIO_s_mem()));
 	SSL_set_tlsext_host_name(t->ssl, "localhost");
 	SSL_set1_host(t->ssl, "localhost");
 	t->st = TC_HS;
