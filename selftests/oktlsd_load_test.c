@@ -544,8 +544,16 @@ TEST_F_TIMEOUT(load, abuse_no_leaks, 500)
 		  daemon_stat(self->d.pid, self->d.log, "handshake_timeout") - timeouts0);
 	EXPECT_EQ(run_counts[A_RST_XFER],
 		  daemon_stat(self->d.pid, self->d.log, "offloaded") - offl0);
-	EXPECT_EQ(total - run_counts[A_REFUSED],
-		  daemon_stat(self->d.pid, self->d.log, "accepted") - acc0);
+	/*
+	 * Not exact: a connection closed or reset by the client while still in
+	 * the listen backlog may never reach accept() (6.1 guest, loaded host:
+	 * 9898 of 9900 accepted). Only those two kinds may be missing.
+	 */
+	acc0 = daemon_stat(self->d.pid, self->d.log, "accepted") - acc0;
+	TH_LOG("oktlsd accepted %ld of the %d connections sent to it", acc0,
+	       total - run_counts[A_REFUSED]);
+	EXPECT_GE(total - run_counts[A_REFUSED], acc0);
+	EXPECT_LE(total - run_counts[A_REFUSED] - run_counts[A_CLOSE] - run_counts[A_RST], acc0);
 	EXPECT_EQ(run_counts[A_REFUSED],
 		  daemon_stat(self->d2.pid, self->d2.log, "backend_failed") - failed0);
 
