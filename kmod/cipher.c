@@ -205,6 +205,38 @@ void oktls_keys_aead_iv(const struct oktls_keys *keys, const u8 *explicit,
 }
 
 /**
+ * oktls_keys_crypt() - seal or open one record with this generation's AEAD
+ * @keys: the key generation (its one request is reused)
+ * @src: additional data, then plaintext (seal) or ciphertext and tag (open)
+ * @dst: additional data, then room for the result; may equal @src
+ * @assoclen: bytes of additional data
+ * @cryptlen: bytes to seal, or ciphertext plus tag to open
+ * @iv: the crypto API IV from oktls_keys_aead_iv()
+ * @seal: encrypt rather than decrypt
+ *
+ * Process context: waits for an asynchronous implementation to finish.
+ *
+ * Return: 0, -EBADMSG when opening fails authentication, or the crypto
+ * API's error.
+ */
+int oktls_keys_crypt(struct oktls_keys *keys, struct scatterlist *src,
+		     struct scatterlist *dst, unsigned int assoclen,
+		     unsigned int cryptlen, u8 *iv, bool seal)
+{
+	struct aead_request *req = keys->req;
+	DECLARE_CRYPTO_WAIT(wait);
+
+	aead_request_set_tfm(req, keys->aead);
+	aead_request_set_callback(req, CRYPTO_TFM_REQ_MAY_BACKLOG |
+				  CRYPTO_TFM_REQ_MAY_SLEEP,
+				  crypto_req_done, &wait);
+	aead_request_set_ad(req, assoclen);
+	aead_request_set_crypt(req, src, dst, cryptlen, iv);
+	return crypto_wait_req(seal ? crypto_aead_encrypt(req) :
+				      crypto_aead_decrypt(req), &wait);
+}
+
+/**
  * oktls_keys_advance() - step to the next record
  * @keys: the key generation
  *

@@ -12,6 +12,7 @@
 
 struct crypto_aead;
 struct aead_request;
+struct scatterlist;
 
 /**
  * struct oktls_cipher - one row of the cipher table
@@ -82,6 +83,9 @@ void oktls_keys_destroy(struct oktls_keys *keys);
 void oktls_keys_export(const struct oktls_keys *keys, void *info);
 void oktls_keys_aead_iv(const struct oktls_keys *keys, const u8 *explicit,
 			u8 *aead_iv);
+int oktls_keys_crypt(struct oktls_keys *keys, struct scatterlist *src,
+		     struct scatterlist *dst, unsigned int assoclen,
+		     unsigned int cryptlen, u8 *iv, bool seal);
 int oktls_keys_advance(struct oktls_keys *keys);
 
 #endif /* _OKTLS_CIPHER_H */

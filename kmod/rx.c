@@ -83,6 +83,29 @@ static void rec_free(struct sock *sk, struct oktls_rx *rx,
 }
 
 /*
+ * Open the framed record: its AAD and nonce, its ciphertext as the source,
+ * into @rx->sg_dst whose entries from [1] the caller has set (and ended).
+ */
+static int rx_decrypt(struct oktls_rx *rx, unsigned int plain_len)
+{
+	const struct oktls_rec_params *p = &rx->keys->params;
+	unsigned int ct_len = plain_len + p->tag_size, aad_len, nsrc;
+	struct oktls_keys *keys = rx->keys;
+	u8 *hdr = rx->strp.buf;
+
+	aad_len = oktls_rec_aad(p, rx->aad, hdr, keys->seq, hdr[0], plain_len);
+	oktls_keys_aead_iv(keys, hdr + OKTLS_HEADER_SIZE, rx->aead_iv);
+	sg_set_buf(&rx->sg_dst[0], rx->aad, aad_len);
+	sg_init_table(rx->sg_src, ARRAY_SIZE(rx->sg_src));
+	sg_set_buf(&rx->sg_src[0], rx->aad, aad_len);
+	nsrc = sg_from_buf(rx->sg_src + 1, ARRAY_SIZE(rx->sg_src) - 1,
+			   hdr + oktls_rec_prefix(p), ct_len);
+	sg_mark_end(&rx->sg_src[nsrc]);
+	return oktls_keys_crypt(keys, rx->sg_src, rx->sg_dst, aad_len, ct_len,
+				rx->aead_iv, false);
+}
+
+/*
  * Open the framed record into a new buffer on the list. Socket locked,
  * process context.
  */
@@ -90,9 +113,8 @@ static int rx_open_record(struct sock *sk, struct oktls_rx *rx)
 {
 	const struct oktls_rec_params *p = &rx->keys->params;
 	struct oktls_keys *keys = rx->keys;
-	unsigned int body, ct_len, plain_len, aad_len, nsrc, ndst;
+	unsigned int body, ct_len, plain_len, ndst;
 	struct oktls_rx_rec *rec;
-	DECLARE_CRYPTO_WAIT(wait);
 	u8 *hdr = rx->strp.buf;
 	int err, len;
 
@@ -105,28 +127,11 @@ static int rx_open_record(struct sock *sk, struct oktls_rx *rx)
 		return -ENOMEM;
 	rec->truesize = struct_size(rec, data, plain_len);
 
-	aad_len = oktls_rec_aad(p, rx->aad, hdr, keys->seq, hdr[0], plain_len);
-	oktls_keys_aead_iv(keys, hdr + OKTLS_HEADER_SIZE, rx->aead_iv);
-
-	sg_init_table(rx->sg_src, ARRAY_SIZE(rx->sg_src));
-	sg_set_buf(&rx->sg_src[0], rx->aad, aad_len);
-	nsrc = sg_from_buf(rx->sg_src + 1, ARRAY_SIZE(rx->sg_src) - 1,
-			   hdr + oktls_rec_prefix(p), ct_len);
-	sg_mark_end(&rx->sg_src[nsrc]);
 	sg_init_table(rx->sg_dst, ARRAY_SIZE(rx->sg_dst));
-	sg_set_buf(&rx->sg_dst[0], rx->aad, aad_len);
 	ndst = sg_from_buf(rx->sg_dst + 1, ARRAY_SIZE(rx->sg_dst) - 1,
 			   rec->data, plain_len);
 	sg_mark_end(&rx->sg_dst[ndst]);
-
-	aead_request_set_tfm(keys->req, keys->aead);
-	aead_request_set_callback(keys->req, CRYPTO_TFM_REQ_MAY_BACKLOG |
-				  CRYPTO_TFM_REQ_MAY_SLEEP,
-				  crypto_req_done, &wait);
-	aead_request_set_ad(keys->req, aad_len);
-	aead_request_set_crypt(keys->req, rx->sg_src, rx->sg_dst, ct_len,
-			       rx->aead_iv);
-	err = crypto_wait_req(crypto_aead_decrypt(keys->req), &wait);
+	err = rx_decrypt(rx, plain_len);
 	if (err)
 		goto err_free;
 
@@ -174,8 +179,7 @@ static int rx_open_to_user(struct sock *sk, struct oktls_rx *rx,
 	const struct oktls_rec_params *p = &rx->keys->params;
 	struct page *pages[OKTLS_RX_SG - 2];
 	struct oktls_keys *keys = rx->keys;
-	unsigned int ct_len, plain_len, aad_len, nsrc, nsg = 1, npages = 0;
-	DECLARE_CRYPTO_WAIT(wait);
+	unsigned int ct_len, plain_len, nsg = 1, npages = 0;
 	u8 *hdr = rx->strp.buf;
 	size_t done = 0, off;
 	ssize_t got;
@@ -210,24 +214,7 @@ static int rx_open_to_user(struct sock *sk, struct oktls_rx *rx,
 			goto revert;
 	}
 	sg_mark_end(&rx->sg_dst[nsg - 1]);
-
-	aad_len = oktls_rec_aad(p, rx->aad, hdr, keys->seq, hdr[0], plain_len);
-	oktls_keys_aead_iv(keys, hdr + OKTLS_HEADER_SIZE, rx->aead_iv);
-	sg_set_buf(&rx->sg_dst[0], rx->aad, aad_len);
-	sg_init_table(rx->sg_src, ARRAY_SIZE(rx->sg_src));
-	sg_set_buf(&rx->sg_src[0], rx->aad, aad_len);
-	nsrc = sg_from_buf(rx->sg_src + 1, ARRAY_SIZE(rx->sg_src) - 1,
-			   hdr + oktls_rec_prefix(p), ct_len);
-	sg_mark_end(&rx->sg_src[nsrc]);
-
-	aead_request_set_tfm(keys->req, keys->aead);
-	aead_request_set_callback(keys->req, CRYPTO_TFM_REQ_MAY_BACKLOG |
-				  CRYPTO_TFM_REQ_MAY_SLEEP,
-				  crypto_req_done, &wait);
-	aead_request_set_ad(keys->req, aad_len);
-	aead_request_set_crypt(keys->req, rx->sg_src, rx->sg_dst, ct_len,
-			       rx->aead_iv);
-	err = crypto_wait_req(crypto_aead_decrypt(keys->req), &wait);
+	err = rx_decrypt(rx, plain_len);
 	if (err)
 		goto out_put;
 

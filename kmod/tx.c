@@ -175,7 +175,6 @@ static int rec_seal(struct sock *sk, struct oktls_tx *tx,
 	struct oktls_keys *keys = tx->keys;
 	struct oktls_rec *rec = &tx->open;
 	unsigned int aad_len, nsg;
-	DECLARE_CRYPTO_WAIT(wait);
 	u8 *hdr, *trailer;
 	int err;
 
@@ -204,14 +203,8 @@ static int rec_seal(struct sock *sk, struct oktls_tx *tx,
 	if (src)
 		sg_set_buf(&src[0], tx->aad, aad_len);
 
-	aead_request_set_tfm(keys->req, keys->aead);
-	aead_request_set_callback(keys->req, CRYPTO_TFM_REQ_MAY_BACKLOG |
-				  CRYPTO_TFM_REQ_MAY_SLEEP,
-				  crypto_req_done, &wait);
-	aead_request_set_ad(keys->req, aad_len);
-	aead_request_set_crypt(keys->req, src ? src : tx->sg, tx->sg,
-			       rec->plain_len + p->tls13, tx->aead_iv);
-	err = crypto_wait_req(crypto_aead_encrypt(keys->req), &wait);
+	err = oktls_keys_crypt(keys, src ? src : tx->sg, tx->sg, aad_len,
+			       rec->plain_len + p->tls13, tx->aead_iv, true);
 	if (err)
 		return err;
 
