@@ -97,7 +97,8 @@ FIXTURE_TEARDOWN(module)
 		EXPECT_EQ(0, load());
 }
 
-TEST_F(module, load_unload_100)
+/* Minutes on the debug kernel (KASAN, lockdep, kmemleak): rcu_barrier per unload. */
+TEST_F_TIMEOUT(module, load_unload_100, 900)
 {
 	long before = 0, after;
 	int i;

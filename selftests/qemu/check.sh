@@ -48,12 +48,12 @@ gate() {
 # Build the module for one kernel in its own tree under build/, so the two
 # kernels' objects never mix, with W=1 and sparse on every file (C=2).
 build_module() {
-	local kver=$1 dir=$build/$kver
+	local kver=$1 kdir=$2 dir=$build/$1
 	mkdir -p "$dir/src"
 	cp -p "$top/Kbuild" "$dir/src/"
 	cp -rp "$top/kmod" "$dir/src/"
 	rm -f "$dir/oktls.ko"
-	make -s -C "/lib/modules/$kver/build" M="$dir/src" W=1 C=2 modules \
+	make -s -C "$kdir" M="$dir/src" W=1 C=2 modules \
 		>"$dir/build.log" 2>&1
 	local rc=$?
 	[ $rc = 0 ] && cp "$dir/src/kmod/oktls.ko" "$dir/oktls.ko"
@@ -87,10 +87,13 @@ count_tap() {
 # Build one kernel's module (and its gate); start its guest in the
 # background. The tests inside a guest run one after another and keep about
 # one emulated CPU busy, so the kernels' guests share the host's cores.
+#
+# start_kernel KVER [KDIR IMAGE MODROOT APPEND]: the defaults are a Debian
+# kernel installed by deps.sh; the debug kernel lives in the cache.
 start_kernel() {
-	local kver=$1 dir=$build/$1
+	local kver=$1 kdir=${2:-/lib/modules/$1/build} dir=$build/$1
 	k_pass=0 k_fail=0 k_skip=0
-	if build_module "$kver"; then
+	if build_module "$kver" "$kdir"; then
 		gate "$kver: build W=1 C=2 (sparse)" "$dir/build.log"
 	else
 		fail "$kver: build"
@@ -98,7 +101,8 @@ start_kernel() {
 		return
 	fi
 	rm -f "$dir/qemu.rc"
-	( "$here/run.sh" "$kver" "$dir" >"$dir/run.log" 2>&1; echo $? >"$dir/qemu.rc" ) &
+	( OKTLS_IMAGE=${3:-} OKTLS_MODROOT=${4:-} OKTLS_APPEND=${5:-} \
+		"$here/run.sh" "$kver" "$dir" >"$dir/run.log" 2>&1; echo $? >"$dir/qemu.rc" ) &
 	started+=("$kver")
 }
 
@@ -130,6 +134,16 @@ mapfile -t kvers < <("$here/deps.sh" --kvers)
 [ ${#kvers[@]} -gt 0 ] || { echo "oktls check: no kernel to test" >&2; exit 1; }
 
 mkdir -p "$build"
+# The debug kernel takes longest: its build (once per machine, then cached)
+# runs while the host gates and the Debian guests do. OKTLS_DEBUG_KERNEL=0
+# leaves it out, for a quicker check while working.
+debug=${OKTLS_DEBUG_KERNEL:-1}
+if [ "$debug" = 1 ]; then
+	rm -f "$build/debug-kernel.rc"
+	( "$here/debug-kernel.sh" >"$build/debug-kernel.log" 2>&1
+	  echo $? >"$build/debug-kernel.rc" ) &
+	debug_pid=$!
+fi
 k_pass=0 k_fail=0 k_skip=0
 echo "== host"
 if make -s -C "$top" userspace selftests >"$build/host-build.log" 2>&1; then
@@ -189,6 +203,21 @@ t0=$(date +%s)
 for kver in "${kvers[@]}"; do
 	start_kernel "$kver"
 done
+# panic_on_warn: a warning on the debug kernel ends the run where it happened.
+if [ "$debug" = 1 ]; then
+	k_pass=0 k_fail=0 k_skip=0
+	wait "$debug_pid"
+	if [ "$(cat "$build/debug-kernel.rc" 2>/dev/null)" = 0 ] &&
+	   eval "$("$here/debug-kernel.sh" --env)"; then
+		pass
+		echo "ok      debug kernel $KVER: $(tail -n 1 "$KDIR/build.log")"
+		VM_TIMEOUT=${DEBUG_VM_TIMEOUT:-2700} TEST_TIMEOUT=${DEBUG_TEST_TIMEOUT:-1200} \
+			start_kernel "$KVER" "$KDIR" "$IMAGE" "$MODROOT" "panic_on_warn=1"
+	else
+		fail "debug kernel build (see $build/debug-kernel.log)"
+		tail -n 20 "$build/debug-kernel.log" | sed 's/^/        /'
+	fi
+fi
 wait
 echo "guests: $(($(date +%s) - t0)) s"
 for kver in "${started[@]}"; do

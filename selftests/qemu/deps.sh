@@ -16,7 +16,8 @@ CACHE=${OKTLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/oktls}
 SRC_SERIES=6.12
 SERIES="6.12 6.1"
 # nginx-light and curl: unmodified kTLS server and TLS client in the guest.
-HOST_PKGS="qemu-system-x86 qemu-utils busybox-static cpio gcc make libssl-dev sparse kmod xz-utils perl openssl nginx-light curl dkms"
+# bc, bison, flex, libelf-dev: building the debug kernel (debug-kernel.sh).
+HOST_PKGS="qemu-system-x86 qemu-utils busybox-static cpio gcc make libssl-dev sparse kmod xz-utils perl openssl nginx-light curl dkms bc bison flex libelf-dev"
 
 die() { echo "oktls deps: $*" >&2; exit 1; }
 

@@ -48,10 +48,31 @@ if [ -n "$OKTLS_INTERACTIVE" ]; then
 	finish
 fi
 
+# The debug kernel's kmemleak: forget what boot left behind, so the scan
+# after the tests reports only what they (and oktls) leaked.
+leaks=/sys/kernel/debug/kmemleak
+if [ -w "$leaks" ]; then
+	sleep 6
+	echo scan >"$leaks"
+	echo clear >"$leaks"
+fi
+
+# Objects must be a few seconds old before kmemleak calls them leaked. Its
+# report goes to the console, which the host checks for splats.
+scan_leaks() {
+	[ -w "$leaks" ] || return 0
+	sleep 6
+	echo scan >"$leaks"
+	echo scan >"$leaks"
+	cat "$leaks" >/dev/console
+	say "# kmemleak: $(grep -c 'unreferenced object' "$leaks") unreferenced objects after the tests"
+}
+
 if [ -n "$OKTLS_RUN" ]; then
 	say "# OKTLS-RUN $OKTLS_RUN"
 	(cd /tmp && $OKTLS_RUN >"$out" 2>&1)
 	say "# OKTLS-RUN-END rc=$?"
+	scan_leaks
 	say "OKTLS-RIG-DONE"
 	finish
 fi
@@ -66,5 +87,6 @@ for t in /tests/*_test /tests/*_test.sh; do
 	(cd /tests && timeout "$limit" "$t" >"$out" 2>&1)
 	say "# OKTLS-TEST-END $name rc=$?"
 done
+scan_leaks
 say "OKTLS-RIG-DONE"
 finish

@@ -18,7 +18,9 @@
 # runs that command instead of the tests). OKTLS_EXTRA lists more host
 # programs to pack into the guest's /usr/bin. OKTLS_CPU (default max) and
 # OKTLS_QEMU_ARGS tune the emulated machine (benchmarks use
-# -icount shift=0,sleep=off).
+# -icount shift=0,sleep=off). OKTLS_IMAGE and OKTLS_MODROOT boot a kernel
+# that is not installed in /boot and /lib/modules (the debug kernel built by
+# debug-kernel.sh): its image, and the root its lib/modules/KVER is under.
 
 set -euo pipefail
 
@@ -37,7 +39,9 @@ test_timeout=${TEST_TIMEOUT:-600}
 
 die() { echo "oktls rig: $*" >&2; exit 1; }
 
-[ -f "/boot/vmlinuz-$kver" ] || die "no /boot/vmlinuz-$kver (run selftests/qemu/deps.sh)"
+image=${OKTLS_IMAGE:-/boot/vmlinuz-$kver}
+modroot=${OKTLS_MODROOT:-/}
+[ -f "$image" ] || die "no $image (run selftests/qemu/deps.sh)"
 [ -f "$out/oktls.ko" ] || die "no $out/oktls.ko"
 
 # Copy a program and the shared libraries it needs into the stage.
@@ -50,14 +54,15 @@ copy_prog() {
 }
 
 copy_modules() {
-	local m path dst mods=/lib/modules/$kver
+	local m path dst mods=$modroot/lib/modules/$kver
 	: >"$stage/etc/oktls-modules"
 	for m in $(grep -v '^#' "$here/modules"); do
 		# A module this kernel lacks is left out; init reports it.
 		echo "$m" >>"$stage/etc/oktls-modules"
-		for path in $(modprobe -S "$kver" --show-depends "$m" 2>/dev/null |
+		for path in $(modprobe -d "$modroot" -S "$kver" --show-depends "$m" 2>/dev/null |
 			      awk '$1 == "insmod" { print $2 }'); do
-			dst=$stage${path%.xz}
+			dst=$stage${path#"${modroot%/}"}
+			dst=${dst%.xz}
 			[ -e "$dst" ] && continue
 			mkdir -p "$(dirname "$dst")"
 			case $path in
@@ -67,7 +72,8 @@ copy_modules() {
 			esac
 		done
 	done
-	cp "$mods"/modules.order "$mods"/modules.builtin* "$stage$mods/" 2>/dev/null || true
+	mkdir -p "$stage/lib/modules/$kver"
+	cp "$mods"/modules.order "$mods"/modules.builtin* "$stage/lib/modules/$kver/" 2>/dev/null || true
 	depmod -b "$stage" "$kver"
 }
 
@@ -108,7 +114,7 @@ build_initramfs
 
 append="console=ttyS0 panic=-1 loglevel=7 no_hash_pointers OKTLS_TEST_TIMEOUT=$test_timeout ${OKTLS_APPEND:-}"
 qemu=(qemu-system-x86_64 -accel tcg -cpu "${OKTLS_CPU:-max}" -smp 2 -m 2G -nodefaults
-      -no-reboot -display none -kernel "/boot/vmlinuz-$kver"
+      -no-reboot -display none -kernel "$image"
       -initrd "$out/initramfs.cpio.gz" -pidfile "$out/qemu.pid" ${OKTLS_QEMU_ARGS:-})
 
 if [ -n "$interactive" ]; then
