@@ -11,10 +11,12 @@
 
 #include "cipher.h"
 
-#define ROW(ID, st, name, expl, is_ccm, only12)				\
+#define ROW(ID, st, name, expl, is_ccm, only12, mac, mac_size)		\
 	[TLS_CIPHER_##ID - TLS_CIPHER_AES_GCM_128] = {			\
 		.type = TLS_CIPHER_##ID,				\
 		.alg = name,						\
+		.hmac = mac,						\
+		.hash_size = mac_size,					\
 		.key_size = TLS_CIPHER_##ID##_KEY_SIZE,			\
 		.iv_size = TLS_CIPHER_##ID##_IV_SIZE,			\
 		.salt_size = TLS_CIPHER_##ID##_SALT_SIZE,		\
@@ -29,16 +31,21 @@
 		.tls12_only = only12,					\
 	}
 
+/* The hash is the TLS 1.3 suite's (RFC 8446 B.4, RFC 8998), for KeyUpdate. */
 static const struct oktls_cipher ciphers[] = {
-	ROW(AES_GCM_128, aes_gcm_128, "gcm(aes)", true, false, false),
-	ROW(AES_GCM_256, aes_gcm_256, "gcm(aes)", true, false, false),
-	ROW(AES_CCM_128, aes_ccm_128, "ccm(aes)", true, true, false),
+	ROW(AES_GCM_128, aes_gcm_128, "gcm(aes)", true, false, false,
+	    "hmac(sha256)", 32),
+	ROW(AES_GCM_256, aes_gcm_256, "gcm(aes)", true, false, false,
+	    "hmac(sha384)", 48),
+	ROW(AES_CCM_128, aes_ccm_128, "ccm(aes)", true, true, false,
+	    "hmac(sha256)", 32),
 	ROW(CHACHA20_POLY1305, chacha20_poly1305,
-	    "rfc7539(chacha20,poly1305)", false, false, false),
-	ROW(SM4_GCM, sm4_gcm, "gcm(sm4)", true, false, false),
-	ROW(SM4_CCM, sm4_ccm, "ccm(sm4)", true, true, false),
-	ROW(ARIA_GCM_128, aria_gcm_128, "gcm(aria)", true, false, true),
-	ROW(ARIA_GCM_256, aria_gcm_256, "gcm(aria)", true, false, true),
+	    "rfc7539(chacha20,poly1305)", false, false, false,
+	    "hmac(sha256)", 32),
+	ROW(SM4_GCM, sm4_gcm, "gcm(sm4)", true, false, false, "hmac(sm3)", 32),
+	ROW(SM4_CCM, sm4_ccm, "ccm(sm4)", true, true, false, "hmac(sm3)", 32),
+	ROW(ARIA_GCM_128, aria_gcm_128, "gcm(aria)", true, false, true, NULL, 0),
+	ROW(ARIA_GCM_256, aria_gcm_256, "gcm(aria)", true, false, true, NULL, 0),
 };
 
 /* Every row: a 96-bit nonce, an 8-byte sequence number, a packed struct. */

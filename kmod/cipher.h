@@ -18,6 +18,8 @@ struct scatterlist;
  * struct oktls_cipher - one row of the cipher table
  * @type: uapi cipher id (TLS_CIPHER_*)
  * @alg: kernel crypto API algorithm name
+ * @hmac: crypto API HMAC of the TLS 1.3 suite's hash, for HKDF (KeyUpdate)
+ * @hash_size: that hash's output bytes: the traffic secret's size
  * @key_size: key bytes
  * @iv_size: uapi iv bytes (the explicit nonce in TLS 1.2 GCM/CCM)
  * @salt_size: uapi salt bytes; salt_size + iv_size is the nonce
@@ -34,6 +36,8 @@ struct scatterlist;
 struct oktls_cipher {
 	u16 type;
 	const char *alg;
+	const char *hmac;
+	u8 hash_size;
 	u8 key_size;
 	u8 iv_size;
 	u8 salt_size;
@@ -49,6 +53,7 @@ struct oktls_cipher {
 };
 
 #define OKTLS_MAX_KEY_SIZE	32
+#define OKTLS_MAX_SECRET_SIZE	48	/* SHA-384 */
 #define OKTLS_MAX_INFO_SIZE	sizeof(struct tls12_crypto_info_chacha20_poly1305)
 /* CCM's crypto API IV: flags byte, 12-byte nonce, 3-byte counter. */
 #define OKTLS_AEAD_IV_SIZE	16

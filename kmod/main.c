@@ -9,12 +9,21 @@
 
 static int __init oktls_init(void)
 {
-	return oktls_ulp_register();
+	int err;
+
+	err = oktls_stats_register();
+	if (err)
+		return err;
+	err = oktls_ulp_register();
+	if (err)
+		oktls_stats_unregister();
+	return err;
 }
 
 static void __exit oktls_exit(void)
 {
 	oktls_ulp_unregister();
+	oktls_stats_unregister();
 }
 
 module_init(oktls_init);

@@ -16,6 +16,7 @@
 #include <net/sock.h>
 
 #include "cipher.h"
+#include "uapi/oktls.h"
 
 struct pipe_inode_info;
 
@@ -54,8 +55,26 @@ struct oktls_rec {
 };
 
 /**
+ * struct oktls_secret - a direction's TLS 1.3 traffic secret (secret.c)
+ * @cipher: the connection's cipher row
+ * @hmac: HMAC of the suite's hash, for HKDF
+ * @secret: application_traffic_secret_N
+ * @next: application_traffic_secret_N+1 while a key update is under way
+ */
+struct oktls_secret {
+	const struct oktls_cipher *cipher;
+	struct crypto_shash *hmac;
+	u8 secret[OKTLS_MAX_SECRET_SIZE];
+	u8 next[OKTLS_MAX_SECRET_SIZE];
+};
+
+/**
  * struct oktls_tx - transmit state, present once TLS_TX is set
  * @keys: the current key generation
+ * @secret: its traffic secret when the kernel updates keys itself, or NULL
+ * @rekey_records: with @secret, send a KeyUpdate after this many records
+ *	under one key (U64_MAX: never; 0: not chosen, the cipher's default)
+ * @gen_records: records sealed under @keys
  * @open: plaintext gathered for the next record (MSG_MORE), if any
  * @sealed: an encrypted record TCP has not yet taken whole, if any
  * @sealed_off: bytes of @sealed TCP has taken
@@ -68,6 +87,9 @@ struct oktls_rec {
  */
 struct oktls_tx {
 	struct oktls_keys *keys;
+	struct oktls_secret *secret;
+	u64 rekey_records;
+	u64 gen_records;
 	struct oktls_rec open;
 	struct oktls_rec sealed;
 	u32 sealed_off;
@@ -117,13 +139,17 @@ static inline void oktls_strp_consumed(struct oktls_strp *s)
 /**
  * struct oktls_rx - receive state, present once TLS_RX is set
  * @keys: the current key generation
+ * @secret: its traffic secret when the kernel follows KeyUpdate, or NULL
  * @strp: the record being framed
  * @recs: opened records not yet read, oldest first
  * @queued: bytes held in @recs, charged to sk_rmem_alloc
  * @err: sticky error: the stream failed
  * @err_next: the error the next record gets (sequence space exhausted)
  * @ready: a whole record (or an error) can be returned now; read by poll
- * @no_pad: TLS_RX_EXPECT_NO_PAD as set by the application
+ * @key_expired: a TLS 1.3 KeyUpdate was opened: no record after it is
+ *	opened until the next TLS_RX key is set (reads fail with EKEYEXPIRED)
+ * @params: record math facts, the same for every key generation; the
+ *	framing in softirq reads them here, never through @keys
  * @sg_src: AEAD source: additional data, ciphertext and tag
  * @sg_dst: AEAD destination: additional data, plaintext
  * @aad: additional data of the record being opened
@@ -131,13 +157,15 @@ static inline void oktls_strp_consumed(struct oktls_strp *s)
  */
 struct oktls_rx {
 	struct oktls_keys *keys;
+	struct oktls_secret *secret;
 	struct oktls_strp strp;
 	struct list_head recs;
 	u32 queued;
 	int err;
 	int err_next;
 	bool ready;
-	bool no_pad;
+	bool key_expired;
+	struct oktls_rec_params params;
 	struct scatterlist sg_src[OKTLS_RX_SG];
 	struct scatterlist sg_dst[OKTLS_RX_SG];
 	u8 aad[OKTLS_MAX_AAD_SIZE];
@@ -156,7 +184,14 @@ struct oktls_rx {
  *	senders never interleave; taken before the socket lock
  * @tx_work: pushes a sealed record when TCP frees send space
  * @tx_pending: @tx holds a sealed record TCP has not taken whole
+ * @tx_update_requested: the peer's KeyUpdate asked for ours (update_requested)
  * @tx_zerocopy_ro: TLS_TX_ZEROCOPY_RO as set by the application
+ * @rx_no_pad: TLS_RX_EXPECT_NO_PAD as set by the application
+ * @close_notify: OKTLS_CLOSE_NOTIFY: close sends a close_notify alert
+ * @info_version: TLS version of the first keys set, for sock_diag
+ * @info_cipher: their cipher type, likewise
+ * @stats: this socket's counters; written under the socket lock, read
+ *	locklessly by getsockopt and sock_diag
  * @saved_write_space: TCP's sk_write_space, restored on close
  * @saved_data_ready: TCP's sk_data_ready, restored on close
  * @tx_conf: transmit configuration, an enum oktls_conf
@@ -172,7 +207,13 @@ struct oktls_ctx {
 	struct mutex tx_lock; /* senders, then the socket lock */
 	struct work_struct tx_work;
 	bool tx_pending;
+	bool tx_update_requested;
 	bool tx_zerocopy_ro;
+	bool rx_no_pad;
+	bool close_notify;
+	u16 info_version;
+	u16 info_cipher;
+	struct oktls_sock_stats stats;
 	void (*saved_write_space)(struct sock *sk);
 	void (*saved_data_ready)(struct sock *sk);
 	u8 tx_conf;
@@ -195,10 +236,61 @@ static inline struct oktls_keys *oktls_ctx_keys(const struct oktls_ctx *ctx,
 	return ctx->rx ? ctx->rx->keys : NULL;
 }
 
+/* Counters of a socket: one writer (the socket lock holder). */
+static inline void oktls_stat_add64(u64 *counter, u64 n)
+{
+	WRITE_ONCE(*counter, *counter + n);
+}
+
+static inline void oktls_stat_add32(u32 *counter, u32 n)
+{
+	WRITE_ONCE(*counter, *counter + n);
+}
+
+/* Namespace counters, /proc/net/oktls_stat; names as the stock module's. */
+enum oktls_mib {
+	OKTLS_MIB_CURR_TX_SW,
+	OKTLS_MIB_CURR_RX_SW,
+	OKTLS_MIB_TX_SW,
+	OKTLS_MIB_RX_SW,
+	OKTLS_MIB_DECRYPT_ERROR,
+	OKTLS_MIB_RX_NO_PAD_VIOLATION,
+	OKTLS_MIB_TX_REKEY_OK,
+	OKTLS_MIB_RX_REKEY_OK,
+	OKTLS_MIB_TX_REKEY_ERROR,
+	OKTLS_MIB_RX_REKEY_ERROR,
+	OKTLS_MIB_RX_REKEY_RECEIVED,
+	OKTLS_MIB_NUM,
+};
+
 /* ulp.c */
 int oktls_ulp_register(void);
 void oktls_ulp_unregister(void);
 void oktls_ulp_update_prot(struct sock *sk, struct oktls_ctx *ctx);
+
+/* stats.c */
+int oktls_stats_register(void);
+void oktls_stats_unregister(void);
+void oktls_stats_add(struct net *net, enum oktls_mib field, long val);
+void oktls_stats_read(const struct oktls_ctx *ctx, struct oktls_sock_stats *st);
+
+static inline void oktls_stats_inc(const struct sock *sk, enum oktls_mib field)
+{
+	oktls_stats_add(sock_net(sk), field, 1);
+}
+
+/* secret.c */
+struct oktls_secret *oktls_secret_create(const struct oktls_cipher *cipher,
+					 const u8 *secret);
+void oktls_secret_destroy(struct oktls_secret *s);
+struct oktls_keys *oktls_secret_keys(struct oktls_secret *s, u64 seq);
+struct oktls_keys *oktls_secret_next(struct oktls_secret *s);
+void oktls_secret_commit(struct oktls_secret *s);
+void oktls_secret_abort(struct oktls_secret *s);
+
+/* diag.c */
+int oktls_diag_get_info(struct sock *sk, struct sk_buff *skb);
+size_t oktls_diag_get_info_size(const struct sock *sk);
 
 /* sockopt.c */
 int oktls_sockopt_set(struct sock *sk, int optname, sockptr_t optval,
@@ -209,6 +301,11 @@ int oktls_sockopt_get(struct sock *sk, int optname, char __user *optval,
 /* tx.c */
 int oktls_tx_init(struct sock *sk, struct oktls_ctx *ctx,
 		  struct oktls_keys *keys);
+int oktls_tx_rekey(struct sock *sk, struct oktls_ctx *ctx,
+		   struct oktls_keys *keys);
+void oktls_tx_set_secret(struct oktls_ctx *ctx, struct oktls_secret *secret);
+void oktls_tx_request_update(struct oktls_ctx *ctx);
+int oktls_tx_set_rekey_records(struct oktls_ctx *ctx, u64 records);
 void oktls_tx_stop(struct sock *sk, struct oktls_ctx *ctx);
 bool oktls_tx_release(struct sock *sk, struct oktls_ctx *ctx);
 int oktls_tx_sendmsg(struct sock *sk, struct msghdr *msg, size_t size);
@@ -218,6 +315,9 @@ void oktls_tx_build_proto(struct proto *p);
 /* rx.c */
 int oktls_rx_init(struct sock *sk, struct oktls_ctx *ctx,
 		  struct oktls_keys *keys);
+void oktls_rx_rekey(struct sock *sk, struct oktls_ctx *ctx,
+		    struct oktls_keys *keys);
+void oktls_rx_set_secret(struct oktls_ctx *ctx, struct oktls_secret *secret);
 void oktls_rx_release(struct sock *sk, struct oktls_ctx *ctx);
 int oktls_rx_recvmsg(struct sock *sk, struct msghdr *msg, size_t len,
 		     int flags, int *addr_len);

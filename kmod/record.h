@@ -30,6 +30,9 @@
 #define OKTLS_TYPE_HANDSHAKE		22
 #define OKTLS_TYPE_DATA			23
 
+#define OKTLS_HS_HEADER_SIZE		4	/* msg_type, uint24 length */
+#define OKTLS_HS_KEY_UPDATE		24
+
 /*
  * The per-direction facts record math depends on, fixed when keys are set.
  * @tls13: TLS 1.3 framing (inner content type, header as AAD)
@@ -186,6 +189,53 @@ static inline int oktls_rec_inner_type(const u8 *inner, unsigned int len,
 		return -EBADMSG;
 	*type = inner[len - 1];
 	return len - 1;
+}
+
+/*
+ * Scan the handshake messages of a TLS 1.3 handshake record for a
+ * KeyUpdate (RFC 8446 4.6.3). A key change must follow the last message of
+ * a record, so only a KeyUpdate ending the record counts. Returns its
+ * request_update value (0 or 1), or -ENOENT when the record carries none
+ * (or its messages do not parse as whole messages).
+ */
+static inline int oktls_hs_key_update(const u8 *msg, unsigned int len)
+{
+	unsigned int body;
+
+	while (len >= OKTLS_HS_HEADER_SIZE) {
+		body = (unsigned int)msg[1] << 16 | oktls_get_be16(msg + 2);
+		if (body > len - OKTLS_HS_HEADER_SIZE)
+			return -ENOENT;
+		if (msg[0] == OKTLS_HS_KEY_UPDATE && body == 1 &&
+		    len == OKTLS_HS_HEADER_SIZE + 1 && msg[4] <= 1)
+			return msg[4];
+		msg += OKTLS_HS_HEADER_SIZE + body;
+		len -= OKTLS_HS_HEADER_SIZE + body;
+	}
+	return -ENOENT;
+}
+
+/*
+ * The HkdfLabel of RFC 8446 7.1 for an empty context: uint16 length,
+ * opaque label<7..255> = "tls13 " + @label, opaque context<0..255> = "".
+ * Returns its length, or 0 when @size is too small.
+ */
+static inline unsigned int oktls_hkdf_label(u8 *buf, unsigned int size,
+					    const char *label,
+					    unsigned int out_len)
+{
+	static const char prefix[] = "tls13 ";
+	unsigned int plen = sizeof(prefix) - 1, llen = strlen(label);
+	unsigned int total = 2 + 1 + plen + llen + 1;
+
+	if (total > size || plen + llen > 255 || out_len > 0xffff)
+		return 0;
+	oktls_put_be16(buf, out_len);
+	buf[2] = plen + llen;
+	memcpy(buf + 3, prefix, plen);
+	memcpy(buf + 3 + plen, label, llen);
+	buf[3 + plen + llen] = 0;
+	return total;
 }
 
 /* Advance a 64-bit big-endian counter; false when it wrapped to zero. */

@@ -68,7 +68,7 @@ static void rx_abort(struct sock *sk, struct oktls_rx *rx, int err)
 static void rx_update_ready(struct oktls_rx *rx)
 {
 	bool ready = rx->err || !list_empty(&rx->recs) ||
-		     oktls_strp_full(&rx->strp);
+		     (oktls_strp_full(&rx->strp) && !rx->key_expired);
 
 	WRITE_ONCE(rx->ready, ready);
 }
@@ -105,18 +105,99 @@ static int rx_decrypt(struct oktls_rx *rx, unsigned int plain_len)
 				rx->aead_iv, false);
 }
 
+/* A record opened: count it; the sequence number moves on. */
+static void rx_opened(struct sock *sk, struct oktls_rx *rx, unsigned int len)
+{
+	struct oktls_ctx *ctx = oktls_ctx(sk);
+	int err = oktls_keys_advance(rx->keys);
+
+	/* A record number never repeats: past the last, the stream ends. */
+	if (err)
+		rx->err_next = err;
+	oktls_stat_add64(&ctx->stats.rx_records, 1);
+	oktls_stat_add64(&ctx->stats.rx_bytes, len);
+	WRITE_ONCE(ctx->stats.rx_seq, rx->keys->seq);
+}
+
+/* A record failed to open: the stream fails with @err. */
+static void rx_open_failed(struct sock *sk, int err)
+{
+	if (err != -EBADMSG)
+		return;
+	oktls_stat_add64(&oktls_ctx(sk)->stats.decrypt_errors, 1);
+	oktls_stats_inc(sk, OKTLS_MIB_DECRYPT_ERROR);
+}
+
+/* The request_update of a KeyUpdate ending @rec, or -ENOENT. */
+static int rx_key_update(const struct oktls_rx *rx,
+			 const struct oktls_rx_rec *rec)
+{
+	if (!rx->params.tls13 || rec->type != OKTLS_TYPE_HANDSHAKE)
+		return -ENOENT;
+	return oktls_hs_key_update(rec->data, rec->len);
+}
+
+/* Switch to @keys, the next generation; the old one is wiped. */
+static void rx_switch_keys(struct oktls_ctx *ctx, struct oktls_keys *keys)
+{
+	struct oktls_rx *rx = ctx->rx;
+
+	oktls_keys_destroy(rx->keys);
+	rx->keys = keys;
+	rx->key_expired = false;
+	/* Sequence exhaustion belonged to the old generation. */
+	if (rx->err_next == -EBADMSG)
+		rx->err_next = 0;
+	WRITE_ONCE(ctx->stats.flags,
+		   ctx->stats.flags & ~OKTLS_STATS_F_RX_KEY_EXPIRED);
+	oktls_stat_add32(&ctx->stats.rx_rekeys, 1);
+	oktls_stat_add32(&ctx->stats.rx_gen, 1);
+	WRITE_ONCE(ctx->stats.rx_seq, keys->seq);
+}
+
+/*
+ * The peer sent a KeyUpdate and seals with its next key from the following
+ * record on. With the traffic secret, the kernel switches to @next (the
+ * keys the caller prepared) and consumes the message, answering
+ * update_requested when it holds the TX secret too. Without it, nothing
+ * more is opened until the application sets the next TLS_RX key, as
+ * upstream.
+ *
+ * Return: true when the message was consumed, false when the reader gets it.
+ */
+static bool rx_follow_key_update(struct sock *sk, struct oktls_rx *rx,
+				 struct oktls_keys *next, int request)
+{
+	struct oktls_ctx *ctx = oktls_ctx(sk);
+	bool answer = ctx->tx && ctx->tx->secret;
+
+	if (!next) {
+		rx->key_expired = true;
+		WRITE_ONCE(ctx->stats.flags,
+			   ctx->stats.flags | OKTLS_STATS_F_RX_KEY_EXPIRED);
+		return false;
+	}
+	rx_switch_keys(ctx, next);
+	oktls_secret_commit(rx->secret);
+	oktls_stats_inc(sk, OKTLS_MIB_RX_REKEY_OK);
+	if (request && answer)
+		oktls_tx_request_update(ctx);
+	/* Without the TX secret, the application answers: it must see it. */
+	return !request || answer;
+}
+
 /*
  * Open the framed record into a new buffer on the list. Socket locked,
  * process context.
  */
 static int rx_open_record(struct sock *sk, struct oktls_rx *rx)
 {
-	const struct oktls_rec_params *p = &rx->keys->params;
-	struct oktls_keys *keys = rx->keys;
+	const struct oktls_rec_params *p = &rx->params;
 	unsigned int body, ct_len, plain_len, ndst;
+	struct oktls_keys *next = NULL;
 	struct oktls_rx_rec *rec;
 	u8 *hdr = rx->strp.buf;
-	int err, len;
+	int err, len, update;
 
 	body = rx->strp.need - OKTLS_HEADER_SIZE;
 	ct_len = body - p->explicit_nonce;	/* ciphertext and tag */
@@ -146,10 +227,28 @@ static int rx_open_record(struct sock *sk, struct oktls_rx *rx)
 		rec->len = len;
 	}
 	rec->off = 0;
-	/* A record number never repeats: past the last, the stream ends. */
-	err = oktls_keys_advance(keys);
-	if (err)
-		rx->err_next = err;
+	update = rx_key_update(rx, rec);
+	/* Prepared first, so a failure leaves the record to open again. */
+	if (update >= 0 && rx->secret) {
+		next = oktls_secret_next(rx->secret);
+		if (IS_ERR(next)) {
+			oktls_stats_inc(sk, OKTLS_MIB_RX_REKEY_ERROR);
+			err = PTR_ERR(next);
+			goto err_free;
+		}
+	}
+	/* A KeyUpdate is the last record under the old keys. */
+	rx_opened(sk, rx, rec->len);
+	if (update >= 0) {
+		oktls_stat_add32(&oktls_ctx(sk)->stats.rx_key_updates, 1);
+		oktls_stats_inc(sk, OKTLS_MIB_RX_REKEY_RECEIVED);
+		if (rx_follow_key_update(sk, rx, next, update)) {
+			memzero_explicit(rec->data, plain_len);
+			kvfree(rec);
+			oktls_strp_consumed(&rx->strp);
+			return 0;
+		}
+	}
 
 	list_add_tail(&rec->list, &rx->recs);
 	rx->queued += rec->truesize;
@@ -159,6 +258,7 @@ static int rx_open_record(struct sock *sk, struct oktls_rx *rx)
 
 err_free:
 	kvfree(rec);
+	rx_open_failed(sk, err);
 	return err;
 }
 
@@ -176,9 +276,8 @@ err_free:
 static int rx_open_to_user(struct sock *sk, struct oktls_rx *rx,
 			   struct iov_iter *to, size_t room)
 {
-	const struct oktls_rec_params *p = &rx->keys->params;
+	const struct oktls_rec_params *p = &rx->params;
 	struct page *pages[OKTLS_RX_SG - 2];
-	struct oktls_keys *keys = rx->keys;
 	unsigned int ct_len, plain_len, nsg = 1, npages = 0;
 	u8 *hdr = rx->strp.buf;
 	size_t done = 0, off;
@@ -188,7 +287,8 @@ static int rx_open_to_user(struct sock *sk, struct oktls_rx *rx,
 
 	if (!oktls_strp_full(&rx->strp) || !user_backed_iter(to))
 		return 0;
-	if (p->tls13 ? !rx->no_pad : hdr[0] != OKTLS_TYPE_DATA)
+	if (p->tls13 ? !READ_ONCE(oktls_ctx(sk)->rx_no_pad) :
+		       hdr[0] != OKTLS_TYPE_DATA)
 		return 0;
 	ct_len = rx->strp.need - OKTLS_HEADER_SIZE - p->explicit_nonce;
 	plain_len = ct_len - p->tag_size;
@@ -215,16 +315,21 @@ static int rx_open_to_user(struct sock *sk, struct oktls_rx *rx,
 	}
 	sg_mark_end(&rx->sg_dst[nsg - 1]);
 	err = rx_decrypt(rx, plain_len);
-	if (err)
+	if (err) {
+		rx_open_failed(sk, err);
 		goto out_put;
+	}
 
 	if (p->tls13) {
 		struct scatterlist *sg = &rx->sg_dst[nsg - 1];
 
 		last = *((u8 *)page_address(sg_page(sg)) + sg->offset +
 			 sg->length - 1);
-		if (last != OKTLS_TYPE_DATA)
+		if (last != OKTLS_TYPE_DATA) {
+			/* Opened again the ordinary way, as upstream. */
+			oktls_stats_inc(sk, OKTLS_MIB_RX_NO_PAD_VIOLATION);
 			goto revert;
+		}
 		/* The inner type byte is not the application's. */
 		iov_iter_revert(to, 1);
 		plain_len--;
@@ -232,9 +337,7 @@ static int rx_open_to_user(struct sock *sk, struct oktls_rx *rx,
 	for (i = 0; i < npages; i++)
 		put_page(pages[i]);
 
-	err = oktls_keys_advance(keys);
-	if (err)
-		rx->err_next = err;
+	rx_opened(sk, rx, plain_len);
 	oktls_strp_consumed(&rx->strp);
 	err = oktls_strp_pull(sk, &rx->strp, p);
 	if (err < 0 && err != -ENOMEM)
@@ -265,7 +368,9 @@ static int rx_next_record(struct sock *sk, struct oktls_rx *rx)
 		rx_abort(sk, rx, rx->err_next);
 		return rx->err;
 	}
-	err = oktls_strp_pull(sk, &rx->strp, &rx->keys->params);
+	if (rx->key_expired)
+		return -EKEYEXPIRED;
+	err = oktls_strp_pull(sk, &rx->strp, &rx->params);
 	if (err < 0)
 		goto fail;
 	if (!oktls_strp_full(&rx->strp))
@@ -277,7 +382,7 @@ static int rx_next_record(struct sock *sk, struct oktls_rx *rx)
 	 * Frame the next record now, so readiness is known without a read.
 	 * If it is malformed, the stream fails after this record is read.
 	 */
-	err = oktls_strp_pull(sk, &rx->strp, &rx->keys->params);
+	err = oktls_strp_pull(sk, &rx->strp, &rx->params);
 	if (err < 0 && err != -ENOMEM)
 		rx_abort(sk, rx, err);
 	return 1;
@@ -375,6 +480,7 @@ static int recvmsg_locked(struct sock *sk, struct oktls_rx *rx,
 			if (peek && rx->queued >= READ_ONCE(sk->sk_rcvbuf))
 				break;
 			if (!peek && !rx->err && !rx->err_next &&
+			    !rx->key_expired &&
 			    (type < 0 || type == OKTLS_TYPE_DATA)) {
 				err = rx_open_to_user(sk, rx, &msg->msg_iter,
 						      len - copied);
@@ -532,7 +638,7 @@ static void rx_data_ready(struct sock *sk)
 	if (!ctx || !ctx->rx)
 		goto out;
 	rx = ctx->rx;
-	err = oktls_strp_pull(sk, &rx->strp, &rx->keys->params);
+	err = oktls_strp_pull(sk, &rx->strp, &rx->params);
 	if (err < 0 && err != -ENOMEM)
 		rx_abort(sk, rx, err);
 	rx_update_ready(rx);
@@ -555,12 +661,14 @@ __poll_t oktls_rx_poll(struct file *file, struct socket *sock,
 		       struct poll_table_struct *wait)
 {
 	struct sock *sk = sock->sk;
-	struct oktls_ctx *ctx = oktls_ctx(sk);
+	struct oktls_rx *rx = oktls_ctx(sk)->rx;
 	__poll_t mask = tcp_poll(file, sock, wait);
 
+	/* Waiting for the next key is not readable, as upstream. */
 	mask &= ~(EPOLLIN | EPOLLRDNORM);
-	if (READ_ONCE(ctx->rx->ready) ||
-	    (READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN))
+	if (READ_ONCE(rx->ready) ||
+	    ((READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN) &&
+	     !READ_ONCE(rx->key_expired)))
 		mask |= EPOLLIN | EPOLLRDNORM;
 	return mask;
 }
@@ -591,7 +699,12 @@ int oktls_rx_init(struct sock *sk, struct oktls_ctx *ctx,
 		return err;
 	}
 	rx->keys = keys;
+	rx->params = keys->params;
 	INIT_LIST_HEAD(&rx->recs);
+	WRITE_ONCE(ctx->stats.rx_gen, 0);
+	WRITE_ONCE(ctx->stats.rx_seq, keys->seq);
+	oktls_stats_inc(sk, OKTLS_MIB_RX_SW);
+	oktls_stats_inc(sk, OKTLS_MIB_CURR_RX_SW);
 
 	write_lock_bh(&sk->sk_callback_lock);
 	ctx->rx = rx;
@@ -631,10 +744,38 @@ void oktls_rx_release(struct sock *sk, struct oktls_ctx *ctx)
 		rec_free(sk, rx, rec);
 	}
 	oktls_strp_release(&rx->strp);
+	oktls_secret_destroy(rx->secret);
 	oktls_keys_destroy(rx->keys);
 	memzero_explicit(rx, sizeof(*rx));
 	kfree(rx);
 	ctx->rx = NULL;
+	oktls_stats_add(sock_net(sk), OKTLS_MIB_CURR_RX_SW, -1);
+}
+
+/**
+ * oktls_rx_rekey() - open the records that follow with the next keys
+ * @sk: the socket, locked
+ * @ctx: its context
+ * @keys: the next key generation, same version and cipher; owned by the
+ *	socket from here on
+ *
+ * The old generation is wiped at once. Records that arrived under the new
+ * keys while reads failed with EKEYEXPIRED are still in the framing buffer
+ * or in TCP, unopened, and are read now.
+ */
+void oktls_rx_rekey(struct sock *sk, struct oktls_ctx *ctx,
+		    struct oktls_keys *keys)
+{
+	struct oktls_rx *rx = ctx->rx;
+	int err;
+
+	rx_switch_keys(ctx, keys);
+	err = oktls_strp_pull(sk, &rx->strp, &rx->params);
+	if (err < 0 && err != -ENOMEM)
+		rx_abort(sk, rx, err);
+	rx_update_ready(rx);
+	if (rx->ready)
+		ctx->saved_data_ready(sk);
 }
 
 /**
@@ -644,4 +785,15 @@ void oktls_rx_release(struct sock *sk, struct oktls_ctx *ctx)
 void oktls_rx_build_proto(struct proto *p)
 {
 	p->recvmsg = oktls_rx_recvmsg;
+}
+
+/**
+ * oktls_rx_set_secret() - follow (or stop following) key updates in kernel
+ * @ctx: the context, socket locked; RX keys are set
+ * @secret: the current keys' traffic secret, or NULL; owned from here on
+ */
+void oktls_rx_set_secret(struct oktls_ctx *ctx, struct oktls_secret *secret)
+{
+	oktls_secret_destroy(ctx->rx->secret);
+	ctx->rx->secret = secret;
 }

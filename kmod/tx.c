@@ -160,6 +160,16 @@ static unsigned int sg_from_frags(struct scatterlist *sg,
 	return nr;
 }
 
+static void ctx_stats_sealed(struct sock *sk, const struct oktls_keys *keys,
+			     unsigned int plain_len)
+{
+	struct oktls_ctx *ctx = oktls_ctx(sk);
+
+	oktls_stat_add64(&ctx->stats.tx_records, 1);
+	oktls_stat_add64(&ctx->stats.tx_bytes, plain_len);
+	WRITE_ONCE(ctx->stats.tx_seq, keys->seq);
+}
+
 /*
  * Encrypt the open record and make it the sealed one. With @src NULL the
  * plaintext is in the record's own pieces and is sealed in place; else
@@ -212,6 +222,8 @@ static int rec_seal(struct sock *sk, struct oktls_tx *tx,
 	err = oktls_keys_advance(keys);
 	if (err)
 		tx->err = err;
+	tx->gen_records++;
+	ctx_stats_sealed(sk, keys, rec->plain_len);
 
 	rec->wire_len = oktls_rec_overhead(p) + rec->plain_len;
 	/* TCP charges what it takes; the sealed record is not charged. */
@@ -336,6 +348,82 @@ static int seal_and_push(struct sock *sk, struct oktls_ctx *ctx, int flags)
 	return push_sealed(sk, ctx, flags);
 }
 
+/* Switch to @keys, the next generation; the old one is wiped. */
+static void tx_switch_keys(struct oktls_ctx *ctx, struct oktls_keys *keys)
+{
+	struct oktls_tx *tx = ctx->tx;
+
+	oktls_keys_destroy(tx->keys);
+	tx->keys = keys;
+	tx->gen_records = 0;
+	oktls_stat_add32(&ctx->stats.tx_rekeys, 1);
+	oktls_stat_add32(&ctx->stats.tx_gen, 1);
+	WRITE_ONCE(ctx->stats.tx_seq, keys->seq);
+}
+
+/* The kernel owes the peer a KeyUpdate: asked for, or the key is worn. */
+static bool tx_update_due(struct oktls_ctx *ctx)
+{
+	struct oktls_tx *tx = ctx->tx;
+
+	return tx->secret && !tx->err &&
+	       (READ_ONCE(ctx->tx_update_requested) ||
+		(tx->rekey_records && tx->gen_records >= tx->rekey_records));
+}
+
+/*
+ * Send a KeyUpdate (update_not_requested) under the current keys and
+ * switch to the next generation, between two records: the caller has no
+ * open record. The next keys exist before the message is sealed, so a
+ * failure leaves the current keys in place and the update is retried.
+ */
+static int tx_key_update(struct sock *sk, struct oktls_ctx *ctx, int flags)
+{
+	static const u8 msg[OKTLS_HS_HEADER_SIZE + 1] = {
+		OKTLS_HS_KEY_UPDATE, 0, 0, 1, 0
+	};
+	struct kvec kv = { .iov_base = (void *)msg, .iov_len = sizeof(msg) };
+	struct oktls_tx *tx = ctx->tx;
+	struct oktls_keys *next;
+	struct iov_iter from;
+	int err;
+
+	err = push_sealed(sk, ctx, flags);
+	if (err)
+		return err;
+	next = oktls_secret_next(tx->secret);
+	if (IS_ERR(next)) {
+		oktls_stats_inc(sk, OKTLS_MIB_TX_REKEY_ERROR);
+		return PTR_ERR(next);
+	}
+	iov_iter_kvec(&from, ITER_SOURCE, &kv, 1, sizeof(msg));
+	err = rec_open(sk, tx, OKTLS_TYPE_HANDSHAKE);
+	if (!err && rec_fill(sk, &tx->open, &from, sizeof(msg)) != sizeof(msg))
+		err = -ENOMEM;
+	if (err) {
+		rec_release(sk, &tx->open);
+		goto err_abort;
+	}
+	err = rec_seal(sk, tx, NULL);
+	if (err) {
+		tx->err = err;
+		goto err_abort;
+	}
+	/* The KeyUpdate is sealed: from here on, the next keys. */
+	tx_switch_keys(ctx, next);
+	oktls_secret_commit(tx->secret);
+	WRITE_ONCE(ctx->tx_update_requested, false);
+	oktls_stats_inc(sk, OKTLS_MIB_TX_REKEY_OK);
+	err = push_sealed(sk, ctx, flags);
+	return err == -EAGAIN ? 0 : err;
+
+err_abort:
+	oktls_secret_abort(tx->secret);
+	oktls_keys_destroy(next);
+	oktls_stats_inc(sk, OKTLS_MIB_TX_REKEY_ERROR);
+	return err;
+}
+
 static int parse_cmsg(struct msghdr *msg, u8 *type)
 {
 	struct cmsghdr *cmsg;
@@ -402,6 +490,11 @@ static int sendmsg_locked(struct sock *sk, struct oktls_ctx *ctx,
 		if (tx->err) {
 			err = tx->err;
 			break;
+		}
+		if (!tx->open.nr_frags && tx_update_due(ctx)) {
+			err = tx_key_update(sk, ctx, flags);
+			if (err)
+				break;
 		}
 		if (!sk_stream_memory_free(sk)) {
 			err = sk_stream_wait_memory(sk, &timeo);
@@ -531,10 +624,25 @@ static void tx_work(struct work_struct *work)
 
 	mutex_lock(&ctx->tx_lock);
 	lock_sock(sk);
-	if (ctx->tx)
-		push_sealed(sk, ctx, MSG_DONTWAIT);
+	if (ctx->tx && !push_sealed(sk, ctx, MSG_DONTWAIT) &&
+	    !ctx->tx->open.nr_frags && tx_update_due(ctx))
+		tx_key_update(sk, ctx, MSG_DONTWAIT);
 	release_sock(sk);
 	mutex_unlock(&ctx->tx_lock);
+}
+
+/**
+ * oktls_tx_request_update() - the peer asked for our KeyUpdate
+ * @ctx: the context; the socket is locked (by the receive path)
+ *
+ * Answered before the next record a sender seals, or by the transmit
+ * work when nobody sends (it takes tx_lock, which the receive path,
+ * holding the socket lock, must not).
+ */
+void oktls_tx_request_update(struct oktls_ctx *ctx)
+{
+	WRITE_ONCE(ctx->tx_update_requested, true);
+	schedule_work(&ctx->tx_work);
 }
 
 /* Softirq or process context; the context is freed only after RCU. */
@@ -569,6 +677,10 @@ int oktls_tx_init(struct sock *sk, struct oktls_ctx *ctx,
 	if (!tx)
 		return -ENOMEM;
 	tx->keys = keys;
+	WRITE_ONCE(ctx->stats.tx_gen, 0);
+	WRITE_ONCE(ctx->stats.tx_seq, keys->seq);
+	oktls_stats_inc(sk, OKTLS_MIB_TX_SW);
+	oktls_stats_inc(sk, OKTLS_MIB_CURR_TX_SW);
 
 	INIT_WORK(&ctx->tx_work, tx_work);
 	write_lock_bh(&sk->sk_callback_lock);
@@ -578,6 +690,81 @@ int oktls_tx_init(struct sock *sk, struct oktls_ctx *ctx,
 	sk->sk_write_space = tx_write_space;
 	oktls_ulp_update_prot(sk, ctx);
 	write_unlock_bh(&sk->sk_callback_lock);
+	return 0;
+}
+
+/**
+ * oktls_tx_rekey() - seal the records that follow with the next keys
+ * @sk: the socket, locked
+ * @ctx: its context, tx_lock held
+ * @keys: the next key generation, same version and cipher; owned by the
+ *	socket on success
+ *
+ * Plaintext already taken (an open MSG_MORE record) belongs to the old
+ * keys: it is sealed with them first, waiting for send space as a
+ * blocking send would. A record already sealed is already on its way.
+ *
+ * Return: 0, or the error that kept the open record from being sealed
+ * (the old keys then stay).
+ */
+int oktls_tx_rekey(struct sock *sk, struct oktls_ctx *ctx,
+		   struct oktls_keys *keys)
+{
+	struct oktls_tx *tx = ctx->tx;
+	int err;
+
+	if (tx->open.plain_len) {
+		if (tx->err)
+			return tx->err;
+		err = push_sealed(sk, ctx, 0);
+		if (err)
+			return err;
+		err = seal_and_push(sk, ctx, MSG_DONTWAIT);
+		if (err && err != -EAGAIN)
+			return err;
+	}
+	tx_switch_keys(ctx, keys);
+	return 0;
+}
+
+/* The default automatic rekey interval: well under RFC 8446 5.5's limits. */
+static u64 default_rekey_records(const struct oktls_cipher *cipher)
+{
+	/* ChaCha20-Poly1305: the sequence number wraps first (5.5). */
+	if (cipher->type == TLS_CIPHER_CHACHA20_POLY1305)
+		return 1ULL << 40;
+	/* AES-GCM's limit is 2^24.5 full records; CCM's is tighter. */
+	return cipher->ccm ? 1ULL << 22 : 1ULL << 23;
+}
+
+/**
+ * oktls_tx_set_secret() - follow (or stop following) key updates in kernel
+ * @ctx: the context, socket locked and tx_lock held; TX keys are set
+ * @secret: the current keys' traffic secret, or NULL; owned from here on
+ */
+void oktls_tx_set_secret(struct oktls_ctx *ctx, struct oktls_secret *secret)
+{
+	struct oktls_tx *tx = ctx->tx;
+
+	oktls_secret_destroy(tx->secret);
+	tx->secret = secret;
+	if (secret && !tx->rekey_records)
+		tx->rekey_records = default_rekey_records(secret->cipher);
+}
+
+/**
+ * oktls_tx_set_rekey_records() - OKTLS_TX_REKEY_RECORDS
+ * @ctx: the context, socket locked and tx_lock held
+ * @records: send a KeyUpdate after this many records; 0: never
+ *
+ * Return: 0, or -EINVAL before TX keys are set.
+ */
+int oktls_tx_set_rekey_records(struct oktls_ctx *ctx, u64 records)
+{
+	if (!ctx->tx)
+		return -EINVAL;
+	/* 0 is never; the field's 0 means not chosen yet. */
+	ctx->tx->rekey_records = records ?: U64_MAX;
 	return 0;
 }
 
@@ -619,8 +806,8 @@ static void push_at_close(struct sock *sk, struct oktls_ctx *ctx)
 	push_sealed(sk, ctx, MSG_DONTWAIT);
 }
 
-/* Seal the open record and push everything; false if anything is left. */
-static bool tx_flush(struct sock *sk, struct oktls_ctx *ctx)
+/* Seal the open record and push it; false if anything is left. */
+static bool flush_open(struct sock *sk, struct oktls_ctx *ctx)
 {
 	struct oktls_tx *tx = ctx->tx;
 
@@ -633,6 +820,36 @@ static bool tx_flush(struct sock *sk, struct oktls_ctx *ctx)
 		return false;
 	push_at_close(sk, ctx);
 	return !tx->sealed.nr_frags;
+}
+
+/* RFC 8446 6.1 and RFC 5246 7.2.1: warning(1), close_notify(0). */
+static bool send_close_notify(struct sock *sk, struct oktls_ctx *ctx)
+{
+	static const u8 alert[2] = { 1, 0 };
+	struct oktls_tx *tx = ctx->tx;
+	struct kvec kv = { .iov_base = (void *)alert, .iov_len = sizeof(alert) };
+	struct iov_iter from;
+
+	if (tx->open.nr_frags)
+		rec_release(sk, &tx->open);
+	iov_iter_kvec(&from, ITER_SOURCE, &kv, 1, sizeof(alert));
+	if (rec_open(sk, tx, OKTLS_TYPE_ALERT) ||
+	    rec_fill(sk, &tx->open, &from, sizeof(alert)) != sizeof(alert))
+		return false;
+	return flush_open(sk, ctx);
+}
+
+/*
+ * Push everything the application sent, then (OKTLS_CLOSE_NOTIFY) the
+ * close_notify alert; false if anything is left.
+ */
+static bool tx_flush(struct sock *sk, struct oktls_ctx *ctx)
+{
+	if (!flush_open(sk, ctx))
+		return false;
+	if (!ctx->close_notify || ctx->tx->err)
+		return true;
+	return send_close_notify(sk, ctx);
 }
 
 /**
@@ -653,10 +870,12 @@ bool oktls_tx_release(struct sock *sk, struct oktls_ctx *ctx)
 	flushed = tx_flush(sk, ctx);
 	rec_release(sk, &tx->open);
 	rec_release(sk, &tx->sealed);
+	oktls_secret_destroy(tx->secret);
 	oktls_keys_destroy(tx->keys);
 	memzero_explicit(tx, sizeof(*tx));
 	kfree(tx);
 	ctx->tx = NULL;
+	oktls_stats_add(sock_net(sk), OKTLS_MIB_CURR_TX_SW, -1);
 	return flushed;
 }
 

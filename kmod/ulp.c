@@ -183,6 +183,8 @@ static int oktls_ulp_init(struct sock *sk)
 	mutex_init(&ctx->tx_lock);
 	ctx->tx_conf = OKTLS_CONF_BASE;
 	ctx->rx_conf = OKTLS_CONF_BASE;
+	ctx->stats.tx_gen = U32_MAX;
+	ctx->stats.rx_gen = U32_MAX;
 
 	write_lock_bh(&sk->sk_callback_lock);
 	rcu_assign_pointer(inet_csk(sk)->icsk_ulp_data, ctx);
@@ -197,8 +199,10 @@ MODULE_PARM_DESC(ulp_name,
 		 "TCP ULP name to register: oktls (default), or tls to stand in for the stock module");
 
 static struct tcp_ulp_ops oktls_ulp_ops __read_mostly = {
-	.owner	= THIS_MODULE,
-	.init	= oktls_ulp_init,
+	.owner		= THIS_MODULE,
+	.init		= oktls_ulp_init,
+	.get_info	= oktls_diag_get_info,
+	.get_info_size	= oktls_diag_get_info_size,
 };
 
 /**
