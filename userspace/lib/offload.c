@@ -4,7 +4,9 @@
  * through public APIs (keylog callback for TLS 1.3, the session master key
  * and randoms for TLS 1.2), count the records OpenSSL already sent and read
  * under the new keys (msg callback), derive, attach the ULP, set TLS_TX and
- * TLS_RX, and wipe every copy.
+ * TLS_RX, and wipe every copy. For TLS 1.3 on oktls, the traffic secrets
+ * themselves go to the kernel (OKTLS_TX_SECRET, OKTLS_RX_SECRET), which
+ * then follows KeyUpdate on its own.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -18,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "oktls.h"
+#include "../../kmod/uapi/oktls.h"
 
 #ifndef SOL_TLS
 #define SOL_TLS 282
@@ -203,8 +206,16 @@ static int take_pending(SSL *ssl, struct oktls_result *res)
 	return 0;
 }
 
-int oktls_derive(SSL *ssl, union oktls_crypto_info *tx,
-		 union oktls_crypto_info *rx, struct oktls_result *res)
+/* The TLS 1.3 traffic secrets, for the kernel to update keys itself. */
+struct secrets {
+	uint8_t tx[OKTLS_MAX_SECRET];
+	uint8_t rx[OKTLS_MAX_SECRET];
+	size_t len;
+};
+
+static int derive(SSL *ssl, union oktls_crypto_info *tx,
+		  union oktls_crypto_info *rx, struct oktls_result *res,
+		  struct secrets *keep)
 {
 	uint8_t master[OKTLS_MAX_SECRET];
 	uint8_t crand[OKTLS_RANDOM_SIZE], srand[OKTLS_RANDOM_SIZE];
@@ -274,6 +285,11 @@ int oktls_derive(SSL *ssl, union oktls_crypto_info *tx,
 			snprintf(res->err, sizeof(res->err), "HKDF-Expand-Label failed");
 			goto cleanup;
 		}
+		if (keep && st->secret_len[me] == st->secret_len[!me]) {
+			memcpy(keep->tx, st->secret[me], st->secret_len[me]);
+			memcpy(keep->rx, st->secret[!me], st->secret_len[me]);
+			keep->len = st->secret_len[me];
+		}
 	} else {
 		mlen = SSL_SESSION_get_master_key(SSL_get_session(ssl), master,
 						  sizeof(master));
@@ -304,14 +320,63 @@ cleanup:
 	return ret;
 }
 
+int oktls_derive(SSL *ssl, union oktls_crypto_info *tx,
+		 union oktls_crypto_info *rx, struct oktls_result *res)
+{
+	return derive(ssl, tx, rx, res, NULL);
+}
+
+/*
+ * Hand both traffic secrets to the kernel. -ENOPROTOOPT: this module has
+ * no such option (the stock tls module), and nothing was installed.
+ */
+static int install_secrets(int fd, const struct oktls_cipher *c,
+			   const struct secrets *sec, const struct oktls_result *res,
+			   char *err, size_t errlen)
+{
+	struct oktls_secret_info si = {
+		.version = TLS_1_3_VERSION,
+		.cipher_type = c->type,
+		.secret_len = sec->len,
+	};
+	int opt = OKTLS_TX_SECRET, ret = 0, i;
+	uint64_t seq = res->tx_seq;
+
+	for (i = 0; i < 2 && !ret; i++) {
+		memcpy(si.secret, i ? sec->rx : sec->tx, sec->len);
+		if (i) {
+			opt = OKTLS_RX_SECRET;
+			seq = res->rx_seq;
+		}
+		for (int b = 7; b >= 0; b--, seq >>= 8)
+			si.rec_seq[b] = seq & 0xff;
+		if (setsockopt(fd, SOL_TLS, opt, &si, sizeof(si))) {
+			ret = -errno;
+			snprintf(err, errlen, "setsockopt(SOL_TLS, %s, %s): %s",
+				 i ? "OKTLS_RX_SECRET" : "OKTLS_TX_SECRET",
+				 c->name, strerror(errno));
+		}
+	}
+	OPENSSL_cleanse(&si, sizeof(si));
+	return ret;
+}
+
 int oktls_offload(SSL *ssl, int fd, const char *ulp, struct oktls_result *res)
+{
+	return oktls_offload_flags(ssl, fd, ulp, OKTLS_OFFLOAD_KEYUPDATE, res);
+}
+
+int oktls_offload_flags(SSL *ssl, int fd, const char *ulp, unsigned int flags,
+			struct oktls_result *res)
 {
 	const char *name = ulp ? ulp : "oktls";
 	const struct oktls_cipher *c;
 	union oktls_crypto_info tx, rx;
+	struct secrets sec = { .len = 0 };
 	int ret;
 
-	ret = oktls_derive(ssl, &tx, &rx, res);
+	ret = derive(ssl, &tx, &rx, res,
+		     flags & OKTLS_OFFLOAD_KEYUPDATE ? &sec : NULL);
 	if (ret)
 		goto cleanup;
 	c = oktls_keys_cipher_by_nid(SSL_CIPHER_get_cipher_nid(SSL_get_current_cipher(ssl)));
@@ -322,12 +387,24 @@ int oktls_offload(SSL *ssl, int fd, const char *ulp, struct oktls_result *res)
 			 errno == ENOENT ? " (load the module: insmod oktls.ko)" : "");
 		goto cleanup;
 	}
+	if (sec.len) {
+		ret = install_secrets(fd, c, &sec, res, res->err, sizeof(res->err));
+		if (!ret) {
+			res->kernel_keyupdate = true;
+			goto cleanup;
+		}
+		/* A module without the option (the stock one): bare keys. */
+		if (ret != -ENOPROTOOPT)
+			goto cleanup;
+		res->err[0] = 0;
+	}
 	ret = install(fd, TLS_TX, &tx, c, res);
 	if (!ret)
 		ret = install(fd, TLS_RX, &rx, c, res);
 cleanup:
 	OPENSSL_cleanse(&tx, sizeof(tx));
 	OPENSSL_cleanse(&rx, sizeof(rx));
+	OPENSSL_cleanse(&sec, sizeof(sec));
 	if (ret) {
 		free(res->pending);
 		res->pending = NULL;

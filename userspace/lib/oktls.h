@@ -83,6 +83,7 @@ struct oktls_result {
 	int version;			/* TLS1_2_VERSION or TLS1_3_VERSION */
 	const char *cipher;		/* OpenSSL name of the suite (static) */
 	uint64_t tx_seq, rx_seq;	/* first kernel record sequence numbers */
+	bool kernel_keyupdate;		/* the kernel holds the TLS 1.3 secrets */
 	uint8_t *pending;		/* plaintext OpenSSL already decrypted: */
 	size_t pending_len;		/* deliver it first; free() it */
 	char err[160];			/* why it failed, what to do */
@@ -105,8 +106,17 @@ int oktls_ctx_prepare(SSL_CTX *ctx);
  * in OpenSSL's hands and can be refused with an alert), -ENOENT when the
  * ULP is not loaded, -EPROTO when OpenSSL holds bytes that cannot be handed
  * over. ulp is the ULP name, NULL for "oktls".
+ *
+ * For TLS 1.3 the kernel gets the traffic secrets where it takes them
+ * (oktls: OKTLS_TX_SECRET, OKTLS_RX_SECRET), so it follows KeyUpdate and
+ * rekeys on its own (res->kernel_keyupdate); elsewhere, bare keys.
  */
 int oktls_offload(SSL *ssl, int fd, const char *ulp, struct oktls_result *res);
+
+/* oktls_offload() with flags: OKTLS_OFFLOAD_KEYUPDATE, or 0 for bare keys. */
+#define OKTLS_OFFLOAD_KEYUPDATE	0x1
+int oktls_offload_flags(SSL *ssl, int fd, const char *ulp, unsigned int flags,
+			struct oktls_result *res);
 
 /*
  * The derivation half of oktls_offload(), for tests and for callers that
