@@ -103,8 +103,9 @@ struct oktls_tx {
 
 /**
  * struct oktls_strp - the received record being framed
- * @buf: room for the largest record this direction accepts
- * @size: bytes allocated at @buf
+ * @buf: room for the largest record this direction accepts, allocated
+ *	when the first record arrives
+ * @size: bytes at @buf
  * @len: bytes of the record taken from TCP so far
  * @need: the whole record's length once its header is in, else 0
  */
@@ -150,6 +151,8 @@ static inline void oktls_strp_consumed(struct oktls_strp *s)
  *	opened until the next TLS_RX key is set (reads fail with EKEYEXPIRED)
  * @params: record math facts, the same for every key generation; the
  *	framing in softirq reads them here, never through @keys
+ * @alloc_work: frames in process context what softirq could not (no memory)
+ * @sk: the socket, for @alloc_work
  * @sg_src: AEAD source: additional data, ciphertext and tag
  * @sg_dst: AEAD destination: additional data, plaintext
  * @aad: additional data of the record being opened
@@ -166,6 +169,8 @@ struct oktls_rx {
 	bool ready;
 	bool key_expired;
 	struct oktls_rec_params params;
+	struct work_struct alloc_work;
+	struct sock *sk;
 	struct scatterlist sg_src[OKTLS_RX_SG];
 	struct scatterlist sg_dst[OKTLS_RX_SG];
 	u8 aad[OKTLS_MAX_AAD_SIZE];
@@ -318,6 +323,7 @@ int oktls_rx_init(struct sock *sk, struct oktls_ctx *ctx,
 void oktls_rx_rekey(struct sock *sk, struct oktls_ctx *ctx,
 		    struct oktls_keys *keys);
 void oktls_rx_set_secret(struct oktls_ctx *ctx, struct oktls_secret *secret);
+void oktls_rx_stop(struct sock *sk, struct oktls_ctx *ctx);
 void oktls_rx_release(struct sock *sk, struct oktls_ctx *ctx);
 int oktls_rx_recvmsg(struct sock *sk, struct msghdr *msg, size_t len,
 		     int flags, int *addr_len);
@@ -329,9 +335,9 @@ ssize_t oktls_rx_splice_read(struct socket *sock, loff_t *ppos,
 void oktls_rx_build_proto(struct proto *p);
 
 /* strp.c */
-int oktls_strp_init(struct oktls_strp *s, const struct oktls_rec_params *p);
+void oktls_strp_init(struct oktls_strp *s, const struct oktls_rec_params *p);
 void oktls_strp_release(struct oktls_strp *s);
 int oktls_strp_pull(struct sock *sk, struct oktls_strp *s,
-		    const struct oktls_rec_params *p);
+		    const struct oktls_rec_params *p, gfp_t gfp);
 
 #endif /* _OKTLS_H */

@@ -339,7 +339,7 @@ static int rx_open_to_user(struct sock *sk, struct oktls_rx *rx,
 
 	rx_opened(sk, rx, plain_len);
 	oktls_strp_consumed(&rx->strp);
-	err = oktls_strp_pull(sk, &rx->strp, p);
+	err = oktls_strp_pull(sk, &rx->strp, p, GFP_KERNEL);
 	if (err < 0 && err != -ENOMEM)
 		rx_abort(sk, rx, err);
 	return plain_len;
@@ -370,7 +370,7 @@ static int rx_next_record(struct sock *sk, struct oktls_rx *rx)
 	}
 	if (rx->key_expired)
 		return -EKEYEXPIRED;
-	err = oktls_strp_pull(sk, &rx->strp, &rx->params);
+	err = oktls_strp_pull(sk, &rx->strp, &rx->params, GFP_KERNEL);
 	if (err < 0)
 		goto fail;
 	if (!oktls_strp_full(&rx->strp))
@@ -382,7 +382,7 @@ static int rx_next_record(struct sock *sk, struct oktls_rx *rx)
 	 * Frame the next record now, so readiness is known without a read.
 	 * If it is malformed, the stream fails after this record is read.
 	 */
-	err = oktls_strp_pull(sk, &rx->strp, &rx->params);
+	err = oktls_strp_pull(sk, &rx->strp, &rx->params, GFP_KERNEL);
 	if (err < 0 && err != -ENOMEM)
 		rx_abort(sk, rx, err);
 	return 1;
@@ -638,8 +638,10 @@ static void rx_data_ready(struct sock *sk)
 	if (!ctx || !ctx->rx)
 		goto out;
 	rx = ctx->rx;
-	err = oktls_strp_pull(sk, &rx->strp, &rx->params);
-	if (err < 0 && err != -ENOMEM)
+	err = oktls_strp_pull(sk, &rx->strp, &rx->params, GFP_ATOMIC);
+	if (err == -ENOMEM)
+		schedule_work(&rx->alloc_work);
+	else if (err < 0)
 		rx_abort(sk, rx, err);
 	rx_update_ready(rx);
 	if (READ_ONCE(rx->ready) || (sk->sk_shutdown & RCV_SHUTDOWN) ||
@@ -673,6 +675,23 @@ __poll_t oktls_rx_poll(struct file *file, struct socket *sock,
 	return mask;
 }
 
+/* Frame what softirq left in TCP for want of memory, and wake readers. */
+static void rx_alloc_work(struct work_struct *work)
+{
+	struct oktls_rx *rx = container_of(work, struct oktls_rx, alloc_work);
+	struct sock *sk = rx->sk;
+	int err;
+
+	lock_sock(sk);
+	err = oktls_strp_pull(sk, &rx->strp, &rx->params, GFP_KERNEL);
+	if (err < 0 && err != -ENOMEM)
+		rx_abort(sk, rx, err);
+	rx_update_ready(rx);
+	release_sock(sk);
+	if (READ_ONCE(rx->ready))
+		oktls_ctx(sk)->saved_data_ready(sk);
+}
+
 /**
  * oktls_rx_init() - start opening records with @keys
  * @sk: the socket, locked
@@ -693,11 +712,9 @@ int oktls_rx_init(struct sock *sk, struct oktls_ctx *ctx,
 	rx = kzalloc(sizeof(*rx), GFP_KERNEL);
 	if (!rx)
 		return -ENOMEM;
-	err = oktls_strp_init(&rx->strp, &keys->params);
-	if (err) {
-		kfree(rx);
-		return err;
-	}
+	oktls_strp_init(&rx->strp, &keys->params);
+	INIT_WORK(&rx->alloc_work, rx_alloc_work);
+	rx->sk = sk;
 	rx->keys = keys;
 	rx->params = keys->params;
 	INIT_LIST_HEAD(&rx->recs);
@@ -714,13 +731,34 @@ int oktls_rx_init(struct sock *sk, struct oktls_ctx *ctx,
 	oktls_ulp_update_prot(sk, ctx);
 	write_unlock_bh(&sk->sk_callback_lock);
 
-	err = oktls_strp_pull(sk, &rx->strp, &keys->params);
+	err = oktls_strp_pull(sk, &rx->strp, &keys->params, GFP_KERNEL);
 	if (err < 0 && err != -ENOMEM)
 		rx_abort(sk, rx, err);
 	rx_update_ready(rx);
 	if (rx->ready)
 		ctx->saved_data_ready(sk);
 	return 0;
+}
+
+/**
+ * oktls_rx_stop() - stop deferred receive work before close
+ * @sk: the socket, not locked (the work takes the lock)
+ * @ctx: its context
+ *
+ * With TCP's data_ready back, no new work is queued; then queued work is
+ * cancelled without the lock it takes.
+ */
+void oktls_rx_stop(struct sock *sk, struct oktls_ctx *ctx)
+{
+	if (!ctx->rx)
+		return;
+	/* Owning the socket keeps TCP's receive path out of rx_data_ready. */
+	lock_sock(sk);
+	write_lock_bh(&sk->sk_callback_lock);
+	sk->sk_data_ready = ctx->saved_data_ready;
+	write_unlock_bh(&sk->sk_callback_lock);
+	release_sock(sk);
+	cancel_work_sync(&ctx->rx->alloc_work);
 }
 
 /**
@@ -770,7 +808,7 @@ void oktls_rx_rekey(struct sock *sk, struct oktls_ctx *ctx,
 	int err;
 
 	rx_switch_keys(ctx, keys);
-	err = oktls_strp_pull(sk, &rx->strp, &rx->params);
+	err = oktls_strp_pull(sk, &rx->strp, &rx->params, GFP_KERNEL);
 	if (err < 0 && err != -ENOMEM)
 		rx_abort(sk, rx, err);
 	rx_update_ready(rx);

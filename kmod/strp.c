@@ -11,6 +11,9 @@
  * than the window can never stall the connection.
  *
  * Called with the socket owned, or spin-locked by TCP's receive path.
+ *
+ * The buffer is allocated when the first record arrives, not when keys
+ * are set: a connection that is idle after its handshake costs no 16 KiB.
  */
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -19,21 +22,28 @@
 #include "oktls.h"
 
 /**
- * oktls_strp_init() - allocate the framing buffer for the largest record
+ * oktls_strp_init() - set up the framer for the largest record
  * @s: the framer
  * @p: the direction's record parameters
- *
- * Return: 0 or -ENOMEM.
  */
-int oktls_strp_init(struct oktls_strp *s, const struct oktls_rec_params *p)
+void oktls_strp_init(struct oktls_strp *s, const struct oktls_rec_params *p)
 {
 	s->size = OKTLS_HEADER_SIZE + oktls_rec_max_len(p);
-	s->buf = kvmalloc(s->size, GFP_KERNEL);
-	if (!s->buf)
-		return -ENOMEM;
+	s->buf = NULL;
 	s->len = 0;
 	s->need = 0;
-	return 0;
+}
+
+/* Softirq gets no vmalloc: a failure there is retried in process context. */
+static int strp_alloc(struct oktls_strp *s, gfp_t gfp)
+{
+	if (s->buf)
+		return 0;
+	if (gfpflags_allow_blocking(gfp))
+		s->buf = kvmalloc(s->size, gfp);
+	else
+		s->buf = kmalloc(s->size, gfp | __GFP_NOWARN);
+	return s->buf ? 0 : -ENOMEM;
 }
 
 /**
@@ -92,12 +102,14 @@ static bool tcp_peek(struct sock *sk, u8 *buf, unsigned int len)
  * @sk: the socket
  * @s: the framer
  * @p: the direction's record parameters
+ * @gfp: for the buffer, the first time it is needed
  *
- * Return: 0, or the error of a malformed header: -EINVAL (version),
- * -EMSGSIZE (too long), -EBADMSG (too short, wrong outer type).
+ * Return: 0, -ENOMEM (nothing taken; try again), or the error of a
+ * malformed header: -EINVAL (version), -EMSGSIZE (too long), -EBADMSG
+ * (too short, wrong outer type).
  */
 int oktls_strp_pull(struct sock *sk, struct oktls_strp *s,
-		    const struct oktls_rec_params *p)
+		    const struct oktls_rec_params *p, gfp_t gfp)
 {
 	read_descriptor_t desc = { .arg.data = s };
 	u8 hdr[OKTLS_HEADER_SIZE];
@@ -107,7 +119,8 @@ int oktls_strp_pull(struct sock *sk, struct oktls_strp *s,
 	while (!oktls_strp_full(s)) {
 		inq = max(tcp_inq(sk), 0);
 		if (!s->need && s->len + inq >= OKTLS_HEADER_SIZE) {
-			memcpy(hdr, s->buf, s->len);
+			if (s->len)
+				memcpy(hdr, s->buf, s->len);
 			if (!tcp_peek(sk, hdr + s->len,
 				      OKTLS_HEADER_SIZE - s->len))
 				break;
@@ -122,6 +135,8 @@ int oktls_strp_pull(struct sock *sk, struct oktls_strp *s,
 		/* Only under pressure: TCP then wakes readers regardless. */
 		if (inq < want && !tcp_epollin_ready(sk, INT_MAX))
 			break;
+		if (strp_alloc(s, gfp))
+			return -ENOMEM;
 		desc.count = min_t(unsigned int, want, inq);
 		desc.error = 0;
 		if (tcp_read_sock(sk, &desc, strp_actor) <= 0)

@@ -62,6 +62,7 @@ static void oktls_close(struct sock *sk, long timeout)
 	bool flushed;
 
 	oktls_tx_stop(sk, ctx);
+	oktls_rx_stop(sk, ctx);
 
 	lock_sock(sk);
 	flushed = oktls_tx_release(sk, ctx);
