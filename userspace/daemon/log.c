@@ -29,7 +29,7 @@ void oktlsd_log_init(bool use_syslog, int level)
 
 void oktlsd_log(int level, const char *fmt, ...)
 {
-	char line[512];
+	char line[1024];	/* the stats line alone can pass 600 */
 	va_list ap;
 
 	if (level > max_level)

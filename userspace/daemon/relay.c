@@ -5,7 +5,7 @@
  * through oktlsd's memory. Non-data records (splice fails with EINVAL on
  * them) are read with recvmsg and a TLS_GET_RECORD_TYPE cmsg: close_notify
  * ends the direction, NewSessionTicket is consumed, KeyUpdate cannot be
- * followed and ends the connection with close_notify.
+ * followed and ends the connection with an internal_error alert.
  *
  * Every call runs a direction until its source is empty (EAGAIN) or its
  * destination is full, so edge-triggered epoll never misses a wakeup.
@@ -112,6 +112,20 @@ void oktlsd_relay_free(struct oktlsd_relay *r)
 	free(r);
 }
 
+/* OpenSSL 3.0 calls the TLS 1.3-only alerts "unknown". */
+static const char *alert_name(uint8_t desc)
+{
+	static const struct { uint8_t desc; const char *name; } tls13[] = {
+		{ 109, "missing extension" }, { 116, "certificate required" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(tls13) / sizeof(tls13[0]); i++)
+		if (tls13[i].desc == desc)
+			return tls13[i].name;
+	return SSL_alert_desc_string_long(desc);
+}
+
 /* A non-data record on the TLS socket. 1 consumed, 0 nothing, -1 end. */
 static int control_record(struct oktlsd_relay *r, struct dir *d)
 {
@@ -158,8 +172,11 @@ static int control_record(struct oktlsd_relay *r, struct dir *d)
 			d->eof = true;
 			return 1;
 		}
-		log_info("%s: TLS peer sent alert: %s", r->name,
-			 n >= 2 ? SSL_alert_desc_string_long(rec[1]) : "(truncated)");
+		if (n >= 2)
+			log_info("%s: TLS peer sent alert %u: %s", r->name, rec[1],
+				 alert_name(rec[1]));
+		else
+			log_info("%s: TLS peer sent a truncated alert", r->name);
 		return -1;
 	case REC_HANDSHAKE:
 		if (n >= 4 && rec[0] == HS_NEW_SESSION_TICKET) {
@@ -169,10 +186,17 @@ static int control_record(struct oktlsd_relay *r, struct dir *d)
 			return 1;
 		}
 		if (n >= 4 && rec[0] == HS_KEY_UPDATE) {
+			/*
+			 * The peer's next records are under keys the kernel does
+			 * not have. Not close_notify: that would tell the peer our
+			 * data ended in order, while backend bytes still in flight
+			 * are dropped here. The key update itself is valid, so not
+			 * unexpected_message either: internal_error, ours.
+			 */
 			atomic_fetch_add(&oktlsd_stats.key_updates, 1);
-			log_warn("%s: peer sent KeyUpdate; an offloaded connection cannot follow a rekey: closing with close_notify",
+			log_warn("%s: TLS peer sent a KeyUpdate; the kernel cannot follow a rekey yet: closing with internal_error",
 				 r->name);
-			oktlsd_relay_alert(r->tls_fd, SSL3_AL_WARNING, SSL3_AD_CLOSE_NOTIFY);
+			oktlsd_relay_alert(r->tls_fd, SSL3_AL_FATAL, TLS1_AD_INTERNAL_ERROR);
 			return -1;
 		}
 		log_info("%s: unexpected post-handshake message %u: closing", r->name,

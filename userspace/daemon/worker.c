@@ -194,6 +194,21 @@ static int connect_backend(struct conn *c)
 	return fd;
 }
 
+/*
+ * The relay failed (TLS error, alert, a KeyUpdate it cannot follow): the
+ * stream was cut, not finished. A reset, not a FIN, tells the plain side so;
+ * a FIN would look like the peer's orderly end of its data.
+ */
+static void relay_failed(struct conn *c)
+{
+	struct linger abort_close = { .l_onoff = 1, .l_linger = 0 };
+
+	if (c->plain_fd >= 0)
+		setsockopt(c->plain_fd, SOL_SOCKET, SO_LINGER, &abort_close,
+			   sizeof(abort_close));
+	conn_close(c);
+}
+
 static void start_relay(struct conn *c)
 {
 	int ret;
@@ -212,7 +227,9 @@ static void start_relay(struct conn *c)
 	}
 	c->state = S_RELAY;
 	ret = oktlsd_relay_pump(c->relay);
-	if (ret <= 0) {
+	if (ret < 0) {
+		relay_failed(c);
+	} else if (!ret) {
 		log_debug("%s: closed", c->name);
 		conn_close(c);
 	}
@@ -249,10 +266,29 @@ static void resumption_stats(struct conn *c, const char **kind)
 	}
 }
 
+/* ", client CN = x" for a verified client certificate, else "". */
+static void client_subject(struct conn *c, char *buf, size_t size)
+{
+	X509 *peer = oktlsd_cfg.client ? NULL : SSL_get0_peer_certificate(c->ssl);
+	BIO *b = peer ? BIO_new(BIO_s_mem()) : NULL;
+	int n;
+
+	buf[0] = 0;
+	if (!b)
+		return;
+	/* One line, control characters escaped: the name comes from the peer. */
+	BIO_puts(b, ", client ");
+	X509_NAME_print_ex(b, X509_get_subject_name(peer), 0, XN_FLAG_ONELINE);
+	n = BIO_read(b, buf, size - 1);
+	buf[n > 0 ? n : 0] = 0;
+	BIO_free(b);
+}
+
 static void handshake_done(struct conn *c)
 {
 	struct oktls_result res;
 	const char *kind;
+	char subject[160];
 	int ret;
 
 	atomic_fetch_add(&oktlsd_stats.handshakes, 1);
@@ -270,9 +306,10 @@ static void handshake_done(struct conn *c)
 		return;
 	}
 	atomic_fetch_add(&oktlsd_stats.offloaded, 1);
-	log_info("%s: %s %s %s, offloaded (tx seq %llu, rx seq %llu)", c->name,
+	client_subject(c, subject, sizeof(subject));
+	log_info("%s: %s %s %s, offloaded (tx seq %llu, rx seq %llu)%s", c->name,
 		 SSL_get_version(c->ssl), res.cipher, kind,
-		 (unsigned long long)res.tx_seq, (unsigned long long)res.rx_seq);
+		 (unsigned long long)res.tx_seq, (unsigned long long)res.rx_seq, subject);
 	c->pending = res.pending;
 	c->pending_len = res.pending_len;
 	/*
@@ -295,6 +332,18 @@ static void handshake_done(struct conn *c)
 	c->state = S_CONNECT_PLAIN;
 }
 
+/* Whether OpenSSL's queue holds reason from libssl (first or last entry). */
+static bool ssl_reason_queued(int reason)
+{
+	unsigned long e[2] = { ERR_peek_error(), ERR_peek_last_error() };
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (e[i] && ERR_GET_LIB(e[i]) == ERR_LIB_SSL && ERR_GET_REASON(e[i]) == reason)
+			return true;
+	return false;
+}
+
 static void handshake_failed(struct conn *c, int err)
 {
 	long vr = c->ssl ? SSL_get_verify_result(c->ssl) : X509_V_OK;
@@ -308,6 +357,18 @@ static void handshake_failed(struct conn *c, int err)
 			 c->name, oktlsd_cfg.backend,
 			 oktlsd_cfg.servername ? oktlsd_cfg.servername : "its host name",
 			 X509_verify_cert_error_string(vr));
+	} else if (!oktlsd_cfg.client && vr != X509_V_OK) {
+		/* --verify-client: OpenSSL alone would say "certificate verify failed". */
+		atomic_fetch_add(&oktlsd_stats.verify_failed, 1);
+		ERR_clear_error();
+		log_warn("%s: refused: the client certificate is not trusted by --ca %s: %s",
+			 c->name, oktlsd_cfg.ca, X509_verify_cert_error_string(vr));
+	} else if (!oktlsd_cfg.client &&
+		   ssl_reason_queued(SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)) {
+		atomic_fetch_add(&oktlsd_stats.verify_failed, 1);
+		ERR_clear_error();
+		log_warn("%s: refused: the client sent no certificate (--verify-client requires one)",
+			 c->name);
 	} else if (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN) {
 		ERR_clear_error();
 		log_info("%s: handshake aborted by the peer%s%s", c->name,
@@ -444,7 +505,9 @@ static void conn_event(struct conn *c, uint32_t events)
 		return;
 	case S_RELAY:
 		ret = oktlsd_relay_pump(c->relay);
-		if (ret <= 0)
+		if (ret < 0)
+			relay_failed(c);
+		else if (!ret)
 			conn_close(c);
 		return;
 	case S_DEAD:
