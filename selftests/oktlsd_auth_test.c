@@ -14,7 +14,8 @@
  *   auth.client_mode_*    client mode presents --cert/--key to
  *                         s_server -Verify 1; without them it is refused
  *   keyupdate.*           a TLS 1.3 KeyUpdate from either kind of peer
- *                         after offload: see keyupdate_expected
+ *                         after offload: in the kernel by default,
+ *                         ending the connection with bare keys (keyupdate_bare)
  *   logging.syslog_*      --syslog: startup, connection and refusal lines
  *                         reach syslogd with their levels; stderr stays empty
  *
@@ -36,23 +37,22 @@
 
 /*
  * What oktlsd does with a KeyUpdate that arrives after offload, in one
- * place: when oktls learns to rekey, set .followed, and the tests expect
- * the bytes the peer sends under its new keys to reach the plain side and
- * the connection to go on.
+ * place. By default oktls holds the TLS 1.3 traffic secrets and follows
+ * it in the kernel: the bytes the peer sends under its new keys reach the
+ * plain side, update_requested is answered, the connection goes on, and
+ * oktlsd counts what the kernel did (kernel_key_updates).
  *
- * Until then the kernel cannot open the peer's next records, so oktlsd
- * ends the connection: a fatal internal_error alert to the TLS peer (not
- * close_notify, which would claim an orderly end of our data), a reset to
- * the plain side (its stream was cut, not finished), one warning line,
- * key_updates counted in the statistics, and the daemon serves on.
+ * With bare keys (--no-kernel-keyupdate) the kernel cannot open the peer's
+ * next records, so oktlsd ends the connection: a fatal internal_error alert
+ * to the TLS peer (not close_notify, which would claim an orderly end of
+ * our data), a reset to the plain side (its stream was cut, not finished),
+ * one warning line, key_updates counted, and the daemon serves on.
  */
 static const struct {
-	bool followed;
 	int plain_end;		/* how a read on the plain side ends (errno) */
 	const char *peer_sees;	/* in the OpenSSL peer's stderr */
 	const char *logged;	/* oktlsd's line */
-} keyupdate_expected = {
-	.followed = false,
+} keyupdate_bare = {
 	.plain_end = ECONNRESET,
 	.peer_sees = "SSL alert number 80",	/* internal_error */
 	.logged = "TLS peer sent a KeyUpdate",
@@ -227,9 +227,12 @@ static int server_start(struct rig *r, const char *tag, bool verify_client,
 	return daemon_start(&r->d, tag, argv);
 }
 
-/* Client-mode oktlsd to a TLS server on port; cert/key to present, or NULL. */
-static int client_start(struct rig *r, const char *tag, int port, const char *cert,
-			const char *key)
+/*
+ * Client-mode oktlsd to a TLS server on port; cert/key to present, or NULL;
+ * extra: one more option, or NULL.
+ */
+static int client_start_opt(struct rig *r, const char *tag, int port, const char *cert,
+			    const char *key, const char *extra)
 {
 	char *argv[16];
 	int n = 0;
@@ -248,8 +251,16 @@ static int client_start(struct rig *r, const char *tag, int port, const char *ce
 		argv[n++] = "--key";
 		argv[n++] = (char *)key;
 	}
+	if (extra)
+		argv[n++] = (char *)extra;
 	argv[n] = NULL;
 	return daemon_start(&r->d, tag, argv);
+}
+
+static int client_start(struct rig *r, const char *tag, int port, const char *cert,
+			const char *key)
+{
+	return client_start_opt(r, tag, port, cert, key, NULL);
 }
 
 /*
@@ -522,10 +533,17 @@ FIXTURE(keyupdate)
 FIXTURE_VARIANT(keyupdate)
 {
 	const char *cmd;	/* the line that makes the peer send it */
+	bool bare;		/* --no-kernel-keyupdate */
 };
 
-FIXTURE_VARIANT_ADD(keyupdate, not_requested) { "k\n" };
-FIXTURE_VARIANT_ADD(keyupdate, update_requested) { "K\n" };
+FIXTURE_VARIANT_ADD(keyupdate, kernel_not_requested) { "k\n", false };
+FIXTURE_VARIANT_ADD(keyupdate, kernel_update_requested) { "K\n", false };
+FIXTURE_VARIANT_ADD(keyupdate, bare_not_requested) { "k\n", true };
+FIXTURE_VARIANT_ADD(keyupdate, bare_update_requested) { "K\n", true };
+
+#define BARE_OPT(v) ((v)->bare ? "--no-kernel-keyupdate" : NULL)
+/* The daemon's closing statistics: what it or the kernel did. */
+#define KU_STAT(v) ((v)->bare ? " key_updates=1 " : " kernel_key_updates=1 ")
 
 FIXTURE_SETUP(keyupdate) { rig_setup(_metadata, &self->r, "keyupdate"); }
 FIXTURE_TEARDOWN(keyupdate) { rig_teardown(_metadata, &self->r); }
@@ -547,22 +565,30 @@ static void keyupdate_send(struct __test_metadata *_metadata, struct rig *r,
 		printf("# the peer had already ended: %s\n", strerror(errno));
 }
 
-/* After keyupdate_send(): what keyupdate_expected says, seen from all sides. */
+/*
+ * After keyupdate_send(), seen from all sides. Followed: the peer's line
+ * under its new keys arrives, and a reply from the plain side reaches the
+ * peer (after the kernel's own KeyUpdate, when one was requested).
+ */
 static void expect_keyupdate_outcome(struct __test_metadata *_metadata, struct rig *r,
-				     int plain_fd)
+				     int plain_fd, bool bare)
 {
+	struct cap out = { .n = 0 };
 	long extra;
 
-	if (keyupdate_expected.followed) {
+	if (!bare) {
 		EXPECT_EQ(0, read_exact(plain_fd, AFTER_KEYUPDATE, 20000));
+		ASSERT_EQ(6, write(plain_fd, "reply\n", 6));
+		EXPECT_EQ(0, read_until(r->peer.out, &out, "reply\n", 20000));
+		EXPECT_FALSE(file_has(r->d.log, keyupdate_bare.logged));
 		return;
 	}
 	/* Ended in bounded time, and not a byte more reached the plain side. */
-	EXPECT_EQ(keyupdate_expected.plain_end, read_end(plain_fd, 20000, &extra));
+	EXPECT_EQ(keyupdate_bare.plain_end, read_end(plain_fd, 20000, &extra));
 	EXPECT_EQ(0, extra);
-	EXPECT_TRUE(file_wait(r->peer_log, keyupdate_expected.peer_sees, 20000));
-	EXPECT_TRUE(file_wait(r->d.log, keyupdate_expected.logged, 5000));
-	EXPECT_EQ(1, file_count(r->d.log, keyupdate_expected.logged, NULL));
+	EXPECT_TRUE(file_wait(r->peer_log, keyupdate_bare.peer_sees, 20000));
+	EXPECT_TRUE(file_wait(r->d.log, keyupdate_bare.logged, 5000));
+	EXPECT_EQ(1, file_count(r->d.log, keyupdate_bare.logged, NULL));
 }
 
 /* openssl s_client -> oktlsd (server mode) -> backend here */
@@ -572,7 +598,7 @@ TEST_F_TIMEOUT(keyupdate, server_mode_s_client, 120)
 	struct rig *r = &self->r;
 	int bfd;
 
-	ASSERT_EQ(0, server_start(r, "keyupdate-server", false, NULL));
+	ASSERT_EQ(0, server_start(r, "keyupdate-server", false, BARE_OPT(variant)));
 	ASSERT_EQ(0, s_client(&r->peer, r->d.port, "-tls1_3", NULL, false, r->peer_log));
 	bfd = accept_ms(r->lfd, 30000);
 	ASSERT_LE(0, bfd);
@@ -583,15 +609,17 @@ TEST_F_TIMEOUT(keyupdate, server_mode_s_client, 120)
 	ASSERT_EQ(0, read_exact(bfd, "before\n", 20000));
 
 	keyupdate_send(_metadata, r, variant->cmd);
-	expect_keyupdate_outcome(_metadata, r, bfd);
-	if (!keyupdate_expected.followed)
+	expect_keyupdate_outcome(_metadata, r, bfd, variant->bare);
+	if (variant->bare)
 		EXPECT_LT(0, reap(&r->peer, 20000));	/* it saw the alert and quit */
 	close(bfd);
+	if (!variant->bare)
+		EXPECT_NE(-1, reap(&r->peer, 20000));	/* our close_notify ends it */
 
 	/* The daemon lives on and serves the next client. */
 	EXPECT_EQ(0, serve_one(r, "-tls1_3", NULL));
 	EXPECT_EQ(0, daemon_stop(&r->d));
-	EXPECT_EQ(1, file_count(r->d.log, "stats:", " key_updates=1 "));
+	EXPECT_EQ(1, file_count(r->d.log, "stats:", KU_STAT(variant)));
 }
 
 /* local client here -> oktlsd (client mode) -> openssl s_server */
@@ -602,7 +630,8 @@ TEST_F_TIMEOUT(keyupdate, client_mode_s_server, 120)
 	int port = free_port(), fd;
 
 	ASSERT_EQ(0, s_server(&r->peer, port, "-tls1_3", false, "1", false, r->peer_log));
-	ASSERT_EQ(0, client_start(r, "keyupdate-client", port, NULL, NULL));
+	ASSERT_EQ(0, client_start_opt(r, "keyupdate-client", port, NULL, NULL,
+				      BARE_OPT(variant)));
 	fd = tcp_connect_port(r->d.port);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(7, write(fd, "before\n", 7));
@@ -611,7 +640,7 @@ TEST_F_TIMEOUT(keyupdate, client_mode_s_server, 120)
 	ASSERT_EQ(0, read_exact(fd, "hello\n", 20000));
 
 	keyupdate_send(_metadata, r, variant->cmd);
-	expect_keyupdate_outcome(_metadata, r, fd);
+	expect_keyupdate_outcome(_metadata, r, fd, variant->bare);
 	close(fd);
 	/* Its one connection is over (it saw the alert, or our close_notify). */
 	EXPECT_NE(-1, reap(&r->peer, 20000));
@@ -637,7 +666,7 @@ TEST_F_TIMEOUT(keyupdate, client_mode_s_server, 120)
 	EXPECT_EQ(0, reap(&r->peer, 20000));
 	close(fd);
 	EXPECT_EQ(0, daemon_stop(&r->d));
-	EXPECT_EQ(1, file_count(r->d.log, "stats:", " key_updates=1 "));
+	EXPECT_EQ(1, file_count(r->d.log, "stats:", KU_STAT(variant)));
 }
 
 FIXTURE(logging)

@@ -27,7 +27,7 @@ static const char default_ciphers[] =
 
 enum {
 	OPT_CERT = 256, OPT_KEY, OPT_CA, OPT_VERIFY_CLIENT, OPT_SERVERNAME,
-	OPT_CIPHERS, OPT_SUITES, OPT_MIN, OPT_MAX, OPT_NO_TICKETS, OPT_HS_TIMEOUT,
+	OPT_CIPHERS, OPT_SUITES, OPT_MIN, OPT_MAX, OPT_NO_TICKETS, OPT_NO_KERNEL_KU, OPT_REKEY, OPT_HS_TIMEOUT,
 	OPT_MAX_CONNS, OPT_PER_SOURCE, OPT_DRAIN, OPT_USER, OPT_ULP, OPT_SYSLOG,
 	OPT_LOG_LEVEL, OPT_VERSION,
 };
@@ -63,6 +63,12 @@ static const struct opt opts[] = {
 	{ "max-proto", required_argument, OPT_MAX, "1.2|1.3", "highest version (default 1.3)" },
 	{ "no-tickets", no_argument, OPT_NO_TICKETS, NULL,
 	  "server: no session tickets (session-ID resumption still works)" },
+	{ "no-kernel-keyupdate", no_argument, OPT_NO_KERNEL_KU, NULL,
+	  "TLS 1.3: give the kernel bare keys, not the traffic secrets; a peer's\n"
+	  "KeyUpdate then ends the connection" },
+	{ "rekey-records", required_argument, OPT_REKEY, "N",
+	  "TLS 1.3 on oktls: the kernel sends a KeyUpdate after N records under\n"
+	  "one key (default: well under the cipher's RFC 8446 limit)" },
 	{ "workers", required_argument, 'w', "N", "worker threads (default: CPUs)" },
 	{ "handshake-timeout", required_argument, OPT_HS_TIMEOUT, "SEC",
 	  "drop a connection not offloaded within SEC seconds (default 10)" },
@@ -195,6 +201,12 @@ int oktlsd_config_parse(int argc, char **argv)
 				return -1;
 			break;
 		case OPT_NO_TICKETS: c->no_tickets = true; break;
+		case OPT_NO_KERNEL_KU: c->no_kernel_keyupdate = true; break;
+		case OPT_REKEY:
+			if (number("rekey-records", optarg, 1, INT_MAX, &v))
+				return -1;
+			c->rekey_records = v;
+			break;
 		case 'w':
 			if (number("workers", optarg, 1, 256, &c->workers))
 				return -1;

@@ -43,12 +43,14 @@ void oktlsd_main_log_stats(void)
 		 "handshake_failed=%lu handshake_timeout=%lu verify_failed=%lu "
 		 "resumed_session_id=%lu resumed_ticket=%lu resumed_psk=%lu offloaded=%lu "
 		 "offload_failed=%lu backend_failed=%lu tickets_received=%lu key_updates=%lu "
-		 "alerts_received=%lu bytes_to_plain=%lu bytes_to_tls=%lu",
+		 "alerts_received=%lu kernel_key_updates=%lu kernel_rekeys=%lu "
+		 "bytes_to_plain=%lu bytes_to_tls=%lu",
 		 s->accepted, s->active, s->closed, s->refused_limit, s->handshakes,
 		 s->handshake_failed, s->handshake_timeout, s->verify_failed,
 		 s->resumed_session_id, s->resumed_ticket, s->resumed_psk, s->offloaded,
 		 s->offload_failed, s->backend_failed, s->tickets_received, s->key_updates,
-		 s->alerts_received, s->bytes_to_plain, s->bytes_to_tls);
+		 s->alerts_received, s->kernel_key_updates, s->kernel_rekeys,
+		 s->bytes_to_plain, s->bytes_to_tls);
 }
 
 /* One spec may mean two sockets: a bare port listens on IPv4 and IPv6. */

@@ -29,6 +29,8 @@ struct oktlsd_config {
 	const char *ciphers, *ciphersuites;
 	int min_proto, max_proto;
 	bool no_tickets;
+	bool no_kernel_keyupdate;
+	unsigned long long rekey_records;
 	int workers;
 	int handshake_timeout_ms;
 	int max_conns;
@@ -68,7 +70,8 @@ struct oktlsd_stats {
 		handshake_timeout, verify_failed, resumed_session_id,
 		resumed_ticket, resumed_psk, offloaded, offload_failed,
 		backend_failed, tickets_received, key_updates, alerts_received,
-		bytes_to_plain, bytes_to_tls, closed;
+		bytes_to_plain, bytes_to_tls, closed, kernel_key_updates,
+		kernel_rekeys;
 	atomic_long active;
 };
 

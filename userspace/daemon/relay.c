@@ -194,7 +194,7 @@ static int control_record(struct oktlsd_relay *r, struct dir *d)
 			 * unexpected_message either: internal_error, ours.
 			 */
 			atomic_fetch_add(&oktlsd_stats.key_updates, 1);
-			log_warn("%s: TLS peer sent a KeyUpdate; the kernel cannot follow a rekey yet: closing with internal_error",
+			log_warn("%s: TLS peer sent a KeyUpdate, and the kernel holds no traffic secret to follow it (--no-kernel-keyupdate, or a module without it): closing with internal_error",
 				 r->name);
 			oktlsd_relay_alert(r->tls_fd, SSL3_AL_FATAL, TLS1_AD_INTERNAL_ERROR);
 			return -1;

@@ -24,6 +24,7 @@
 
 #include "oktls.h"
 #include "oktlsd.h"
+#include "../../kmod/uapi/oktls.h"
 
 enum kind { K_LISTEN, K_WAKE, K_CONN };
 enum state { S_CONNECT_TLS, S_HANDSHAKE, S_CONNECT_PLAIN, S_RELAY, S_DEAD };
@@ -45,6 +46,7 @@ struct conn {
 	struct conn *all_prev, *all_next;	/* every live connection */
 	long long deadline;
 	bool timed, source_held, ticket_offered;
+	bool kernel_keyupdate;		/* the kernel holds the TLS 1.3 secrets */
 	uint8_t *pending;
 	size_t pending_len;
 	struct sockaddr_storage peer;
@@ -116,11 +118,28 @@ static void source_release(struct conn *c)
 	}
 }
 
+/* What the kernel did on its own: key updates followed and sent. */
+static void kernel_stats(struct conn *c)
+{
+	struct oktls_sock_stats st;
+	socklen_t len = sizeof(st);
+
+	if (!c->kernel_keyupdate || c->tls_fd < 0 ||
+	    getsockopt(c->tls_fd, SOL_TLS, OKTLS_SOCK_STATS, &st, &len))
+		return;
+	atomic_fetch_add(&oktlsd_stats.kernel_key_updates, st.rx_key_updates);
+	atomic_fetch_add(&oktlsd_stats.kernel_rekeys, st.tx_rekeys + st.rx_rekeys);
+	if (st.tx_rekeys || st.rx_rekeys)
+		log_info("%s: the kernel followed %u KeyUpdates and sent %u", c->name,
+			 st.rx_rekeys, st.tx_rekeys);
+}
+
 /* Close everything now; the memory goes after the current event batch. */
 static void conn_close(struct conn *c)
 {
 	if (c->state == S_DEAD)
 		return;
+	kernel_stats(c);
 	timer_del(c);
 	source_release(c);
 	SSL_free(c->ssl);	/* OpenSSL wipes its copies of the keys */
@@ -294,7 +313,9 @@ static void handshake_done(struct conn *c)
 	atomic_fetch_add(&oktlsd_stats.handshakes, 1);
 	source_release(c);
 	resumption_stats(c, &kind);
-	ret = oktls_offload(c->ssl, c->tls_fd, oktlsd_cfg.ulp, &res);
+	ret = oktls_offload_flags(c->ssl, c->tls_fd, oktlsd_cfg.ulp,
+				  oktlsd_cfg.no_kernel_keyupdate ? 0 : OKTLS_OFFLOAD_KEYUPDATE,
+				  &res);
 	if (ret) {
 		atomic_fetch_add(&oktlsd_stats.offload_failed, 1);
 		log_warn("%s: cannot offload %s %s: %s", c->name,
@@ -306,10 +327,17 @@ static void handshake_done(struct conn *c)
 		return;
 	}
 	atomic_fetch_add(&oktlsd_stats.offloaded, 1);
+	c->kernel_keyupdate = res.kernel_keyupdate;
+	if (res.kernel_keyupdate && oktlsd_cfg.rekey_records &&
+	    setsockopt(c->tls_fd, SOL_TLS, OKTLS_TX_REKEY_RECORDS,
+		       &oktlsd_cfg.rekey_records, sizeof(oktlsd_cfg.rekey_records)))
+		log_warn("%s: setsockopt(OKTLS_TX_REKEY_RECORDS): %s", c->name,
+			 strerror(errno));
 	client_subject(c, subject, sizeof(subject));
-	log_info("%s: %s %s %s, offloaded (tx seq %llu, rx seq %llu)%s", c->name,
+	log_info("%s: %s %s %s, offloaded (tx seq %llu, rx seq %llu%s)%s", c->name,
 		 SSL_get_version(c->ssl), res.cipher, kind,
-		 (unsigned long long)res.tx_seq, (unsigned long long)res.rx_seq, subject);
+		 (unsigned long long)res.tx_seq, (unsigned long long)res.rx_seq,
+		 res.kernel_keyupdate ? ", kernel key updates" : "", subject);
 	c->pending = res.pending;
 	c->pending_len = res.pending_len;
 	/*
