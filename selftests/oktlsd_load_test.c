@@ -492,8 +492,12 @@ TEST_F_TIMEOUT(load, abuse_no_leaks, 500)
 	ASSERT_EQ(0, daemon_start(&self->d2, "refused", refused, PKI "/server.pem", extra));
 
 	/* Warm-up: every kind once through malloc's arenas and OpenSSL's caches. */
+	/*
+	 * Stalled handshakes go after --handshake-timeout 10; the wait is only
+	 * an upper bound, generous for a loaded host or the debug kernel.
+	 */
 	abuse(self->ctx, self->d.port, self->d2.port, warm_counts, seed + 1, warm);
-	EXPECT_EQ(0, stalls_check(warm, 10000));
+	EXPECT_EQ(0, stalls_check(warm, 30000));
 	ASSERT_EQ(0, daemon_settle(&self->d, 20000));
 	ASSERT_EQ(0, daemon_settle(&self->d2, 20000));
 	fd0 = count_fds(self->d.pid);
@@ -507,7 +511,7 @@ TEST_F_TIMEOUT(load, abuse_no_leaks, 500)
 
 	t0 = mono_ms();
 	abuse(self->ctx, self->d.port, self->d2.port, run_counts, seed, run);
-	EXPECT_EQ(0, stalls_check(run, 10000));
+	EXPECT_EQ(0, stalls_check(run, 30000));
 	ms = mono_ms() - t0;
 	for (i = 0; i < A_N; i++) {
 		total += run_counts[i];
