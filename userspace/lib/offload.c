@@ -326,10 +326,7 @@ int oktls_derive(SSL *ssl, union oktls_crypto_info *tx,
 	return derive(ssl, tx, rx, res, NULL);
 }
 
-/*
- * Hand both traffic secrets to the kernel. -ENOPROTOOPT: this module has
- * no such option (the stock tls module), and nothing was installed.
- */
+/* Hand both traffic secrets to the kernel; 0 or -errno (res->err set). */
 static int install_secrets(int fd, const struct oktls_cipher *c,
 			   const struct secrets *sec, const struct oktls_result *res,
 			   char *err, size_t errlen)
@@ -393,9 +390,11 @@ int oktls_offload_flags(SSL *ssl, int fd, const char *ulp, unsigned int flags,
 			res->kernel_keyupdate = true;
 			goto cleanup;
 		}
-		/* A module without the option (the stock one): bare keys. */
-		if (ret != -ENOPROTOOPT)
-			goto cleanup;
+		/*
+		 * A module without the option (the stock one: ENOPROTOOPT), or
+		 * a kernel without the suite's hash (ENOENT): bare keys, which
+		 * replace whatever half was installed.
+		 */
 		res->err[0] = 0;
 	}
 	ret = install(fd, TLS_TX, &tx, c, res);
