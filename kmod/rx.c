@@ -404,6 +404,8 @@ static int rx_wait(struct sock *sk, struct oktls_rx *rx, long *timeo)
 	if (signal_pending(current))
 		return sock_intr_errno(*timeo);
 
+	/* What this read consumed is not there to wake it any more. */
+	rx_update_ready(rx);
 	add_wait_queue(sk_sleep(sk), &wait);
 	sk_set_bit(SOCKWQ_ASYNC_WAITDATA, sk);
 	ret = sk_wait_event(sk, timeo,
