@@ -204,6 +204,8 @@ for kver in "${kvers[@]}"; do
 	start_kernel "$kver"
 done
 # panic_on_warn: a warning on the debug kernel ends the run where it happened.
+# The checkers make it several times slower: test timeouts x4, and the
+# oktlsd streams at 8 MiB (the Debian kernels move 100 MiB).
 if [ "$debug" = 1 ]; then
 	k_pass=0 k_fail=0 k_skip=0
 	wait "$debug_pid"
@@ -212,7 +214,8 @@ if [ "$debug" = 1 ]; then
 		pass
 		echo "ok      debug kernel $KVER: $(tail -n 1 "$KDIR/build.log")"
 		VM_TIMEOUT=${DEBUG_VM_TIMEOUT:-2700} TEST_TIMEOUT=${DEBUG_TEST_TIMEOUT:-1200} \
-			start_kernel "$KVER" "$KDIR" "$IMAGE" "$MODROOT" "panic_on_warn=1"
+			start_kernel "$KVER" "$KDIR" "$IMAGE" "$MODROOT" \
+				"panic_on_warn=1 OKTLS_TIMEOUT_SCALE=4 OKTLSD_TEST_MIB=8"
 	else
 		fail "debug kernel build (see $build/debug-kernel.log)"
 		tail -n 20 "$build/debug-kernel.log" | sed 's/^/        /'

@@ -78,6 +78,11 @@ if [ -n "$OKTLS_RUN" ]; then
 fi
 
 limit=${OKTLS_TEST_TIMEOUT:-600}
+# The debug kernel: the harness's per-test alarms, stretched (timescale.c).
+if [ -n "$OKTLS_TIMEOUT_SCALE" ] && [ -f /lib/oktls/timescale.so ]; then
+	export LD_PRELOAD=/lib/oktls/timescale.so
+	say "# test timeouts x$OKTLS_TIMEOUT_SCALE"
+fi
 for t in /tests/*_test /tests/*_test.sh; do
 	[ -x "$t" ] || continue
 	name=${t##*/}

@@ -88,6 +88,8 @@ build_initramfs() {
 		[ -x "$t" ] && copy_prog "$t" "/tests/${t##*/}"
 	done
 	install -D -m 0644 "$top/selftests/lib/tap.sh" "$stage/tests/lib/tap.sh"
+	[ -f "$top/selftests/qemu/timescale.so" ] &&
+		install -m 0755 "$top/selftests/qemu/timescale.so" "$stage/lib/oktls/"
 	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
 		>"$stage/etc/passwd"
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$stage/etc/group"
