@@ -115,7 +115,17 @@ TEST_F_TIMEOUT(module, load_unload_100, 900)
 	ASSERT_EQ(0, unload());
 	after = kernel_mem();
 	ASSERT_EQ(0, load());
-	/* 90 cycles: a leak of even one page per cycle would exceed this. */
+	/*
+	 * 90 cycles: a leak of even one page per cycle would exceed this. Not
+	 * on the debug kernel: KASAN's quarantine holds freed memory back by
+	 * design, and kmemleak (scanned by the rig after the tests) finds
+	 * leaks there object by object.
+	 */
+	if (!access("/sys/kernel/debug/kmemleak", F_OK)) {
+		TH_LOG("kmemleak kernel: %ld bytes held over 90 cycles (KASAN quarantine); the leak scan decides",
+		       after - before);
+		return;
+	}
 	EXPECT_LT(after - before, 256 * 1024)
 		TH_LOG("kernel memory grew %ld bytes over 90 load/unload cycles",
 		       after - before);
