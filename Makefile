@@ -48,8 +48,11 @@ demo: modules userspace
 bench: modules userspace
 	tools/bench/run.sh $(firstword $(KVERS))
 
-# The test suite plus a bounded libFuzzer run over the record math.
-check-long: check fuzz
+# The test suite with every selftest on the debug kernel too, plus a
+# bounded libFuzzer run over the record math.
+check-long:
+	@OKTLS_DEBUG_TESTS=all KVER="$(KVERS)" selftests/qemu/check.sh
+	$(MAKE) fuzz
 
 fuzz:
 	$(MAKE) -C tools/fuzz run FUZZ_SECONDS=$(or $(FUZZ_SECONDS),300)
