@@ -497,6 +497,17 @@ static int sendmsg_locked(struct sock *sk, struct oktls_ctx *ctx,
 				break;
 		}
 		if (!sk_stream_memory_free(sk)) {
+			/*
+			 * Plaintext held for MSG_MORE counts as queued: if it
+			 * is what fills the send buffer, waiting would wait
+			 * for memory only it holds. Send it as a record now.
+			 */
+			if (tx->open.plain_len) {
+				err = seal_and_push(sk, ctx, flags | MSG_MORE);
+				if (err)
+					break;
+				continue;
+			}
 			err = sk_stream_wait_memory(sk, &timeo);
 			if (err)
 				break;
