@@ -373,9 +373,13 @@ static bool tx_update_due(struct oktls_ctx *ctx)
 
 /*
  * Send a KeyUpdate (update_not_requested) under the current keys and
- * switch to the next generation, between two records: the caller has no
- * open record. The next keys exist before the message is sealed, so a
- * failure leaves the current keys in place and the update is retried.
+ * switch to the next generation. An open record (MSG_MORE plaintext not
+ * sealed yet) is set aside meanwhile and sealed later with the next keys:
+ * RFC 8446 4.6.3 wants the answer to update_requested before our next
+ * application data record. The next keys exist before the message is
+ * sealed, so a failure leaves the current keys in place and the update is
+ * retried. Returns 0 only once TCP has all of the KeyUpdate: a record
+ * still sealed would be overwritten by the next.
  */
 static int tx_key_update(struct sock *sk, struct oktls_ctx *ctx, int flags)
 {
@@ -384,6 +388,7 @@ static int tx_key_update(struct sock *sk, struct oktls_ctx *ctx, int flags)
 	};
 	struct kvec kv = { .iov_base = (void *)msg, .iov_len = sizeof(msg) };
 	struct oktls_tx *tx = ctx->tx;
+	struct oktls_rec held = tx->open;
 	struct oktls_keys *next;
 	struct iov_iter from;
 	int err;
@@ -396,6 +401,7 @@ static int tx_key_update(struct sock *sk, struct oktls_ctx *ctx, int flags)
 		oktls_stats_inc(sk, OKTLS_MIB_TX_REKEY_ERROR);
 		return PTR_ERR(next);
 	}
+	memset(&tx->open, 0, sizeof(tx->open));
 	iov_iter_kvec(&from, ITER_SOURCE, &kv, 1, sizeof(msg));
 	err = rec_open(sk, tx, OKTLS_TYPE_HANDSHAKE);
 	if (!err && rec_fill(sk, &tx->open, &from, sizeof(msg)) != sizeof(msg))
@@ -406,22 +412,37 @@ static int tx_key_update(struct sock *sk, struct oktls_ctx *ctx, int flags)
 	}
 	err = rec_seal(sk, tx, NULL);
 	if (err) {
+		rec_release(sk, &tx->open);
 		tx->err = err;
 		goto err_abort;
 	}
 	/* The KeyUpdate is sealed: from here on, the next keys. */
+	tx->open = held;
 	tx_switch_keys(ctx, next);
 	oktls_secret_commit(tx->secret);
 	WRITE_ONCE(ctx->tx_update_requested, false);
 	oktls_stats_inc(sk, OKTLS_MIB_TX_REKEY_OK);
-	err = push_sealed(sk, ctx, flags);
-	return err == -EAGAIN ? 0 : err;
+	return push_sealed(sk, ctx, flags);
 
 err_abort:
+	tx->open = held;
 	oktls_secret_abort(tx->secret);
 	oktls_keys_destroy(next);
 	oktls_stats_inc(sk, OKTLS_MIB_TX_REKEY_ERROR);
 	return err;
+}
+
+/* Seal the open record, after the KeyUpdate it may owe, and push it. */
+static int seal_open(struct sock *sk, struct oktls_ctx *ctx, int flags)
+{
+	int err;
+
+	if (tx_update_due(ctx)) {
+		err = tx_key_update(sk, ctx, flags);
+		if (err)
+			return err;
+	}
+	return seal_and_push(sk, ctx, flags);
 }
 
 static int parse_cmsg(struct msghdr *msg, u8 *type)
@@ -472,7 +493,7 @@ static int sendmsg_locked(struct sock *sk, struct oktls_ctx *ctx,
 	/* Records of different types never share bytes. */
 	if (tx->open.nr_frags && tx->open.type != type) {
 		if (tx->open.plain_len) {
-			err = seal_and_push(sk, ctx, flags);
+			err = seal_open(sk, ctx, flags);
 			if (err)
 				return err;
 		}
@@ -491,7 +512,7 @@ static int sendmsg_locked(struct sock *sk, struct oktls_ctx *ctx,
 			err = tx->err;
 			break;
 		}
-		if (!tx->open.nr_frags && tx_update_due(ctx)) {
+		if (tx_update_due(ctx)) {
 			err = tx_key_update(sk, ctx, flags);
 			if (err)
 				break;
@@ -503,7 +524,7 @@ static int sendmsg_locked(struct sock *sk, struct oktls_ctx *ctx,
 			 * for memory only it holds. Send it as a record now.
 			 */
 			if (tx->open.plain_len) {
-				err = seal_and_push(sk, ctx, flags | MSG_MORE);
+				err = seal_open(sk, ctx, flags | MSG_MORE);
 				if (err)
 					break;
 				continue;
@@ -561,7 +582,7 @@ static int sendmsg_locked(struct sock *sk, struct oktls_ctx *ctx,
 		    tx->open.nr_frags < OKTLS_REC_MAX_FRAGS - 1 &&
 		    (msg_data_left(msg) || more))
 			continue;
-		err = seal_and_push(sk, ctx, flags |
+		err = seal_open(sk, ctx, flags |
 				    (msg_data_left(msg) || more ? MSG_MORE : 0));
 		if (err)
 			break;
@@ -569,7 +590,7 @@ static int sendmsg_locked(struct sock *sk, struct oktls_ctx *ctx,
 
 	/* A send without MSG_MORE ends the open record, even an empty send. */
 	if (!err && !more && tx->open.nr_frags && tx->open.plain_len)
-		err = seal_and_push(sk, ctx, flags);
+		err = seal_open(sk, ctx, flags);
 	if (copied)
 		return copied;
 	return err;
@@ -622,7 +643,7 @@ void oktls_tx_splice_eof(struct socket *sock)
 	lock_sock(sk);
 	if (!tx->err && !push_sealed(sk, ctx, MSG_DONTWAIT) &&
 	    tx->open.plain_len)
-		seal_and_push(sk, ctx, MSG_DONTWAIT);
+		seal_open(sk, ctx, MSG_DONTWAIT);
 	release_sock(sk);
 	mutex_unlock(&ctx->tx_lock);
 }
@@ -635,8 +656,7 @@ static void tx_work(struct work_struct *work)
 
 	mutex_lock(&ctx->tx_lock);
 	lock_sock(sk);
-	if (ctx->tx && !push_sealed(sk, ctx, MSG_DONTWAIT) &&
-	    !ctx->tx->open.nr_frags && tx_update_due(ctx))
+	if (ctx->tx && !push_sealed(sk, ctx, MSG_DONTWAIT) && tx_update_due(ctx))
 		tx_key_update(sk, ctx, MSG_DONTWAIT);
 	release_sock(sk);
 	mutex_unlock(&ctx->tx_lock);
