@@ -5,7 +5,9 @@
  * parameters, then bytes as a peer would send them. Checks the invariants
  * the receive path relies on: a header is accepted only with a length that
  * fits the framing buffer and holds nonce and tag; the inner content type
- * scan stays inside the record; nonces and AAD never write past their size.
+ * scan stays inside the record; nonces and AAD never write past their size;
+ * the KeyUpdate scan of a handshake record (peer bytes the kernel parses to
+ * follow a key update) stays inside it and only reports a well-formed one.
  */
 #include <assert.h>
 #include <stddef.h>
@@ -66,6 +68,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(type != 0 && data[OKTLS_HEADER_SIZE + len] == type);
 	} else {
 		assert(len == -EBADMSG);
+	}
+
+	/* The same bytes as the messages of a TLS 1.3 handshake record. */
+	len = oktls_hs_key_update(data + OKTLS_HEADER_SIZE, n);
+	if (len >= 0) {
+		const u8 *ku = data + OKTLS_HEADER_SIZE + n - 5;
+
+		assert(len <= 1 && n >= 5);
+		assert(ku[0] == OKTLS_HS_KEY_UPDATE && ku[1] == 0 && ku[2] == 0 &&
+		       ku[3] == 1 && ku[4] == len);
+	} else {
+		assert(len == -ENOENT);
 	}
 	return 0;
 }

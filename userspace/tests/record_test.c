@@ -156,4 +156,40 @@ TEST(be64_increment_carries_and_wraps)
 		  oktls_get_be64((const u8 *)"\x01\x02\x03\x04\x05\x06\x07\x08"));
 }
 
+/* RFC 8446 7.1: HkdfLabel for "key", 16 bytes, empty context, by hand. */
+TEST(hkdf_label_encoding)
+{
+	static const u8 want[] = {
+		0x00, 0x10, 0x09, 't', 'l', 's', '1', '3', ' ', 'k', 'e', 'y', 0x00,
+	};
+	u8 buf[32];
+
+	EXPECT_EQ(sizeof(want), oktls_hkdf_label(buf, sizeof(buf), "key", 16));
+	EXPECT_EQ(0, memcmp(buf, want, sizeof(want)));
+	/* "traffic upd" for a 48-byte (SHA-384) secret. */
+	EXPECT_EQ(2U + 1 + 17 + 1, oktls_hkdf_label(buf, sizeof(buf), "traffic upd", 48));
+	EXPECT_EQ(0, memcmp(buf, "\x00\x30\x11tls13 traffic upd\x00", 21));
+	EXPECT_EQ(0U, oktls_hkdf_label(buf, 20, "traffic upd", 48));
+}
+
+/* RFC 8446 4.6.3: only a well-formed KeyUpdate ending the record counts. */
+TEST(key_update_scan)
+{
+	static const u8 ku0[] = { 24, 0, 0, 1, 0 }, ku1[] = { 24, 0, 0, 1, 1 };
+	static const u8 nst_then_ku[] = { 4, 0, 0, 2, 0xaa, 0xbb, 24, 0, 0, 1, 1 };
+	static const u8 ku_then_more[] = { 24, 0, 0, 1, 0, 4, 0, 0, 0 };
+	static const u8 bad_len[] = { 24, 0, 0, 2, 0, 0 };
+	static const u8 bad_req[] = { 24, 0, 0, 1, 2 };
+	static const u8 truncated[] = { 4, 0, 0, 9, 1 };
+
+	EXPECT_EQ(0, oktls_hs_key_update(ku0, sizeof(ku0)));
+	EXPECT_EQ(1, oktls_hs_key_update(ku1, sizeof(ku1)));
+	EXPECT_EQ(1, oktls_hs_key_update(nst_then_ku, sizeof(nst_then_ku)));
+	EXPECT_EQ(-ENOENT, oktls_hs_key_update(ku_then_more, sizeof(ku_then_more)));
+	EXPECT_EQ(-ENOENT, oktls_hs_key_update(bad_len, sizeof(bad_len)));
+	EXPECT_EQ(-ENOENT, oktls_hs_key_update(bad_req, sizeof(bad_req)));
+	EXPECT_EQ(-ENOENT, oktls_hs_key_update(truncated, sizeof(truncated)));
+	EXPECT_EQ(-ENOENT, oktls_hs_key_update(ku0, 0));
+}
+
 TEST_HARNESS_MAIN
