@@ -518,10 +518,20 @@ TEST_F_TIMEOUT(auth, client_mode_refused_without_cert, 120)
 	EXPECT_EQ(0, extra);
 	close(fd);
 	EXPECT_TRUE(file_wait(r->peer_log, "peer did not return a certificate", 10000));
-	EXPECT_TRUE(file_wait(r->d.log, variant->tls13 ?
-			      "TLS peer sent alert 116: certificate required" :
-			      "handshake failed: error:0A000410:SSL routines::sslv3 alert handshake failure",
-			      10000));
+	/*
+	 * TLS 1.3: the alert comes after our handshake completed. If the
+	 * server's close beats the offload, attaching the ULP to the closing
+	 * socket fails (ENOTCONN, as with the stock module) instead; either
+	 * way the connection is refused with a logged reason.
+	 */
+	if (variant->tls13)
+		EXPECT_TRUE(file_wait(r->d.log, "TLS peer sent alert 116: certificate required",
+				      10000) ||
+			    file_has(r->d.log, "cannot offload TLSv1.3"));
+	else
+		EXPECT_TRUE(file_wait(r->d.log,
+				      "handshake failed: error:0A000410:SSL routines::sslv3 alert handshake failure",
+				      10000));
 	EXPECT_NE(-1, reap(&r->peer, 20000));
 }
 
