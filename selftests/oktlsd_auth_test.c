@@ -524,14 +524,15 @@ TEST_F_TIMEOUT(auth, client_mode_refused_without_cert, 120)
 	 * socket fails (ENOTCONN, as with the stock module) instead; either
 	 * way the connection is refused with a logged reason.
 	 */
-	if (variant->tls13)
+	if (variant->tls13) {
 		EXPECT_TRUE(file_wait(r->d.log, "TLS peer sent alert 116: certificate required",
 				      10000) ||
 			    file_has(r->d.log, "cannot offload TLSv1.3"));
-	else
+	} else {
 		EXPECT_TRUE(file_wait(r->d.log,
 				      "handshake failed: error:0A000410:SSL routines::sslv3 alert handshake failure",
 				      10000));
+	}
 	EXPECT_NE(-1, reap(&r->peer, 20000));
 }
 
