@@ -615,13 +615,14 @@ ssize_t oktls_rx_splice_read(struct socket *sock, loff_t *ppos,
 	rec = list_first_entry_or_null(&rx->recs, struct oktls_rx_rec, list);
 	if (rec && rec->type != OKTLS_TYPE_DATA)
 		err = -EINVAL;
+	else if (rec)
+		/* Sized now: once the lock is dropped, another reader may free it. */
+		len = min_t(size_t, len, rec->len - rec->off);
 	rx_update_ready(rx);
 	release_sock(sk);
 	if (!rec || err < 0)
 		return err;
-	return oktls_splice_read_iter(sock->file, ppos, pipe,
-				      min_t(size_t, len, rec->len - rec->off),
-				      flags);
+	return oktls_splice_read_iter(sock->file, ppos, pipe, len, flags);
 }
 
 /*
