@@ -17,7 +17,9 @@ cache=${OKTLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/oktls}
 start=$(date +%s)
 
 # Lines that mean the kernel is unhappy, whatever the tests said.
-splat='BUG:|WARNING:|Oops|general protection fault|KASAN|UBSAN|lockdep|possible circular locking|possible recursive locking|inconsistent lock state|unreferenced object|Kernel panic|Call Trace:|blocked for more than|rcu: INFO|self-detected stall|refcount_t:|list_add corruption|list_del corruption'
+# Lockdep by its reports: the debug kernel's boot says "RCU lockdep checking
+# is enabled", which is no finding.
+splat='BUG:|WARNING:|Oops|general protection fault|KASAN|UBSAN|lockdep is turned off|DEBUG_LOCKS_WARN_ON|suspicious RCU usage|possible circular locking|possible recursive locking|possible irq lock inversion|inconsistent lock state|held lock freed|unreferenced object|Kernel panic|Call Trace:|blocked for more than|rcu: INFO|self-detected stall|refcount_t:|list_add corruption|list_del corruption'
 
 total_pass=0
 total_fail=0
