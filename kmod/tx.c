@@ -335,6 +335,23 @@ static int push_sealed(struct sock *sk, struct oktls_ctx *ctx, int flags)
 	return ret;
 }
 
+/*
+ * A record could not be sealed after its bytes were reported sent: the
+ * stream is broken. The error sticks for senders and, as upstream's
+ * abort does, reaches the socket, so readers and pollers see it too
+ * instead of waiting for a reply to data that never left.
+ */
+static void tx_abort(struct sock *sk, struct oktls_tx *tx, int err)
+{
+	if (tx->err)
+		return;
+	tx->err = err;
+	WRITE_ONCE(sk->sk_err, -err);
+	/* Pairs with the read in sock_error()/tcp_poll(). */
+	smp_wmb();
+	sk_error_report(sk);
+}
+
 /* Seal the open record and start it on its way. */
 static int seal_and_push(struct sock *sk, struct oktls_ctx *ctx, int flags)
 {
@@ -342,7 +359,7 @@ static int seal_and_push(struct sock *sk, struct oktls_ctx *ctx, int flags)
 
 	err = rec_seal(sk, ctx->tx, NULL);
 	if (err) {
-		ctx->tx->err = err;
+		tx_abort(sk, ctx->tx, err);
 		return err;
 	}
 	return push_sealed(sk, ctx, flags);
@@ -413,7 +430,7 @@ static int tx_key_update(struct sock *sk, struct oktls_ctx *ctx, int flags)
 	err = rec_seal(sk, tx, NULL);
 	if (err) {
 		rec_release(sk, &tx->open);
-		tx->err = err;
+		tx_abort(sk, tx, err);
 		goto err_abort;
 	}
 	/* The KeyUpdate is sealed: from here on, the next keys. */
@@ -555,7 +572,7 @@ static int sendmsg_locked(struct sock *sk, struct oktls_ctx *ctx,
 				continue;
 			}
 			if (err != -EAGAIN) {
-				tx->err = err;
+				tx_abort(sk, tx, err);
 				break;
 			}
 			err = 0;
