@@ -65,7 +65,8 @@ build_module() {
 # Count one kernel's TAP log: every "ok"/"not ok" line is a test; a binary
 # that exited non-zero without a failed test line counts as one failure.
 count_tap() {
-	local kver=$1 tap=$2 line name rc
+	local kver=$1 tap=$2 line name rc secs
+	times=
 	while IFS= read -r line; do
 		line=${line%$'\r'}
 		case $line in
@@ -77,6 +78,10 @@ count_tap() {
 			rc=${line##*rc=}
 			name=${line#\# OKTLS-TEST-END }
 			name=${name%% *}
+			case $line in *secs=*)
+				secs=${line##*secs=}
+				times+="${times:+, }$name ${secs%% *}s" ;;
+			esac
 			if [ "$rc" != 0 ] && [ "$rc" != 4 ] && [ "$k_fail" = "$cur_fail" ]; then
 				fail "$kver: $name exited with status $rc"
 			fi
@@ -104,6 +109,7 @@ start_kernel() {
 	fi
 	rm -f "$dir/qemu.rc"
 	( OKTLS_IMAGE=${3:-} OKTLS_MODROOT=${4:-} OKTLS_APPEND=${5:-} \
+		VM_TIMEOUT=${VM_TIMEOUT:-$guest_timeout} \
 		"$here/run.sh" "$kver" "$dir" >"$dir/run.log" 2>&1; echo $? >"$dir/qemu.rc" ) &
 	started+=("$kver")
 }
@@ -128,6 +134,7 @@ finish_kernel() {
 		pass
 		echo "ok      $kver: guest console clean"
 	fi
+	[ -z "$times" ] || echo "        time per test: $times"
 	echo "$kver: $k_pass passed, $k_fail failed, $k_skip skipped"
 }
 
@@ -200,6 +207,11 @@ else
 	tail -n 20 "$build/dkms.log" | sed 's/^/        /'
 fi
 
+# Two or three guests of two emulated CPUs each and, on a fresh machine, the
+# debug kernel's build share the host's cores: a Debian guest that takes
+# 15 minutes alone takes over 25 here. The bound is for a hung guest, well
+# inside CI's 90 minutes.
+guest_timeout=3000
 started=()
 t0=$(date +%s)
 for kver in "${kvers[@]}"; do

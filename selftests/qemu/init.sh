@@ -89,8 +89,10 @@ for t in /tests/*_test /tests/*_test.sh; do
 	# OKTLS_TESTS=a,b: the kernel command line splits words at spaces.
 	case ",${OKTLS_TESTS:-$name}," in *",$name,"*) ;; *) continue ;; esac
 	say "# OKTLS-TEST-BEGIN $name"
+	t0=$(date +%s)
 	(cd /tests && timeout "$limit" "$t" >"$out" 2>&1)
-	say "# OKTLS-TEST-END $name rc=$?"
+	rc=$?
+	say "# OKTLS-TEST-END $name secs=$(($(date +%s) - t0)) rc=$rc"
 done
 scan_leaks
 say "OKTLS-RIG-DONE"
