@@ -315,6 +315,9 @@ static int rx_open_to_user(struct sock *sk, struct oktls_rx *rx,
 	}
 	sg_mark_end(&rx->sg_dst[nsg - 1]);
 	err = rx_decrypt(rx, plain_len);
+	/* Nothing was consumed: the ordinary way tries again, and reports. */
+	if (err == -ENOMEM)
+		goto revert;
 	if (err) {
 		rx_open_failed(sk, err);
 		goto out_put;
@@ -678,21 +681,33 @@ __poll_t oktls_rx_poll(struct file *file, struct socket *sock,
 	return mask;
 }
 
+/*
+ * Frame what TCP holds and wake readers once a record is whole; socket
+ * locked. Memory short here is tried again from the worker when @retry,
+ * else at the next arrival or read.
+ */
+static void rx_pull_locked(struct sock *sk, struct oktls_rx *rx, bool retry)
+{
+	int err = oktls_strp_pull(sk, &rx->strp, &rx->params, GFP_KERNEL);
+
+	if (err == -ENOMEM && retry)
+		schedule_work(&rx->alloc_work);
+	else if (err < 0 && err != -ENOMEM)
+		rx_abort(sk, rx, err);
+	rx_update_ready(rx);
+	if (READ_ONCE(rx->ready))
+		oktls_ctx(sk)->saved_data_ready(sk);
+}
+
 /* Frame what softirq left in TCP for want of memory, and wake readers. */
 static void rx_alloc_work(struct work_struct *work)
 {
 	struct oktls_rx *rx = container_of(work, struct oktls_rx, alloc_work);
 	struct sock *sk = rx->sk;
-	int err;
 
 	lock_sock(sk);
-	err = oktls_strp_pull(sk, &rx->strp, &rx->params, GFP_KERNEL);
-	if (err < 0 && err != -ENOMEM)
-		rx_abort(sk, rx, err);
-	rx_update_ready(rx);
+	rx_pull_locked(sk, rx, false);
 	release_sock(sk);
-	if (READ_ONCE(rx->ready))
-		oktls_ctx(sk)->saved_data_ready(sk);
 }
 
 /**
@@ -710,7 +725,6 @@ int oktls_rx_init(struct sock *sk, struct oktls_ctx *ctx,
 		  struct oktls_keys *keys)
 {
 	struct oktls_rx *rx;
-	int err;
 
 	rx = kzalloc(sizeof(*rx), GFP_KERNEL);
 	if (!rx)
@@ -734,12 +748,7 @@ int oktls_rx_init(struct sock *sk, struct oktls_ctx *ctx,
 	oktls_ulp_update_prot(sk, ctx);
 	write_unlock_bh(&sk->sk_callback_lock);
 
-	err = oktls_strp_pull(sk, &rx->strp, &keys->params, GFP_KERNEL);
-	if (err < 0 && err != -ENOMEM)
-		rx_abort(sk, rx, err);
-	rx_update_ready(rx);
-	if (rx->ready)
-		ctx->saved_data_ready(sk);
+	rx_pull_locked(sk, rx, true);
 	return 0;
 }
 
@@ -808,15 +817,9 @@ void oktls_rx_rekey(struct sock *sk, struct oktls_ctx *ctx,
 		    struct oktls_keys *keys)
 {
 	struct oktls_rx *rx = ctx->rx;
-	int err;
 
 	rx_switch_keys(ctx, keys);
-	err = oktls_strp_pull(sk, &rx->strp, &rx->params, GFP_KERNEL);
-	if (err < 0 && err != -ENOMEM)
-		rx_abort(sk, rx, err);
-	rx_update_ready(rx);
-	if (rx->ready)
-		ctx->saved_data_ready(sk);
+	rx_pull_locked(sk, rx, true);
 }
 
 /**

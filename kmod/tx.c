@@ -239,8 +239,8 @@ static int rec_seal(struct sock *sk, struct oktls_tx *tx,
 /*
  * Seal @len bytes straight from the application's (or the page cache's)
  * pages into a new record: one pass over the data instead of a copy and
- * then the cipher. -EAGAIN tells the caller to copy instead (nothing was
- * taken from @from then).
+ * then the cipher. -EAGAIN tells the caller to copy instead; on any error
+ * nothing was taken from @from and the record number is unused.
  */
 static int seal_from_user(struct sock *sk, struct oktls_tx *tx,
 			  struct iov_iter *from, unsigned int len, u8 type)
@@ -285,9 +285,14 @@ static int seal_from_user(struct sock *sk, struct oktls_tx *tx,
 	}
 	rec->plain_len = len;
 	err = rec_seal(sk, tx, tx->sg_src);
+	if (err) {
+		/* Nothing went out and no number was used: give it back. */
+		rec_release(sk, rec);
+		goto revert_err;
+	}
 	for (i = 0; i < npages; i++)
 		put_page(pages[i]);
-	return err;
+	return 0;
 
 revert:
 	err = -EAGAIN;
@@ -571,10 +576,9 @@ static int sendmsg_locked(struct sock *sk, struct oktls_ctx *ctx,
 					break;
 				continue;
 			}
-			if (err != -EAGAIN) {
-				tx_abort(sk, tx, err);
+			/* Not taken: the send stops there, the socket works. */
+			if (err != -EAGAIN)
 				break;
-			}
 			err = 0;
 		}
 		if (!tx->open.nr_frags) {
