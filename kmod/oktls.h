@@ -101,24 +101,32 @@ struct oktls_tx {
 	u8 type_byte;
 };
 
+/* A record's header and explicit nonce: what the cipher needs first. */
+#define OKTLS_MAX_PREFIX	(OKTLS_HEADER_SIZE + OKTLS_SEQ_SIZE)
+
 /**
  * struct oktls_strp - the received record being framed
  * @buf: room for the largest record this direction accepts, allocated
- *	when the first record arrives
+ *	the first time a record has to be copied out of TCP
  * @size: bytes at @buf
- * @len: bytes of the record taken from TCP so far
+ * @len: bytes of the record copied into @buf so far
  * @need: the whole record's length once its header is in, else 0
+ * @in_tcp: the whole record is in TCP's receive queue, left there: the
+ *	cipher reads it from TCP's buffers, with no copy
+ * @prefix: the whole record's header and explicit nonce
  */
 struct oktls_strp {
 	u8 *buf;
 	u32 size;
 	u32 len;
 	u32 need;
+	bool in_tcp;
+	u8 prefix[OKTLS_MAX_PREFIX];
 };
 
 static inline bool oktls_strp_full(const struct oktls_strp *s)
 {
-	return s->need && s->len == s->need;
+	return s->in_tcp || (s->need && s->len == s->need);
 }
 
 /* Some bytes of an incomplete record are held. */
@@ -127,15 +135,15 @@ static inline bool oktls_strp_busy(const struct oktls_strp *s)
 	return s->len && !oktls_strp_full(s);
 }
 
-static inline void oktls_strp_consumed(struct oktls_strp *s)
-{
-	s->len = 0;
-	s->need = 0;
-}
-
 /* The AAD plus a record body in a buffer that may be vmalloc'ed. */
 #define OKTLS_RX_SG	(2 + DIV_ROUND_UP(OKTLS_HEADER_SIZE + OKTLS_MAX_PLAINTEXT + \
 				       64, PAGE_SIZE) + 1)
+/*
+ * The AAD plus a record read from TCP's buffers: a 16 KiB record in
+ * 1448-byte segments is about 24 pieces. More pieces than this, and the
+ * record is copied out first.
+ */
+#define OKTLS_RX_SRC_SG	32
 
 /**
  * struct oktls_rx - receive state, present once TLS_RX is set
@@ -171,7 +179,7 @@ struct oktls_rx {
 	struct oktls_rec_params params;
 	struct work_struct alloc_work;
 	struct sock *sk;
-	struct scatterlist sg_src[OKTLS_RX_SG];
+	struct scatterlist sg_src[OKTLS_RX_SRC_SG];
 	struct scatterlist sg_dst[OKTLS_RX_SG];
 	u8 aad[OKTLS_MAX_AAD_SIZE];
 	u8 aead_iv[OKTLS_AEAD_IV_SIZE];
@@ -339,5 +347,11 @@ void oktls_strp_init(struct oktls_strp *s, const struct oktls_rec_params *p);
 void oktls_strp_release(struct oktls_strp *s);
 int oktls_strp_pull(struct sock *sk, struct oktls_strp *s,
 		    const struct oktls_rec_params *p, gfp_t gfp);
+int oktls_strp_sg(struct sock *sk, struct oktls_strp *s,
+		  const struct oktls_rec_params *p, struct scatterlist *sg,
+		  unsigned int max);
+void oktls_strp_consume(struct sock *sk, struct oktls_strp *s);
+unsigned int oktls_buf_sg(struct scatterlist *sg, unsigned int max,
+			  const u8 *buf, unsigned int len);
 
 #endif /* _OKTLS_H */

@@ -32,27 +32,6 @@ struct oktls_rx_rec {
 	u8 data[];
 };
 
-/* Describe a kmalloc'ed or vmalloc'ed buffer; returns entries used. */
-static unsigned int sg_from_buf(struct scatterlist *sg, unsigned int max,
-				const u8 *buf, unsigned int len)
-{
-	unsigned int n = 0;
-
-	if (!is_vmalloc_addr(buf)) {
-		sg_set_buf(sg, buf, len);
-		return 1;
-	}
-	while (len && n < max) {
-		unsigned int off = offset_in_page(buf);
-		unsigned int chunk = min_t(unsigned int, len, PAGE_SIZE - off);
-
-		sg_set_page(&sg[n++], vmalloc_to_page(buf), chunk, off);
-		buf += chunk;
-		len -= chunk;
-	}
-	return n;
-}
-
 /* Abort the stream: the error sticks, and pollers and readers see it. */
 static void rx_abort(struct sock *sk, struct oktls_rx *rx, int err)
 {
@@ -86,20 +65,24 @@ static void rec_free(struct sock *sk, struct oktls_rx *rx,
  * Open the framed record: its AAD and nonce, its ciphertext as the source,
  * into @rx->sg_dst whose entries from [1] the caller has set (and ended).
  */
-static int rx_decrypt(struct oktls_rx *rx, unsigned int plain_len)
+static int rx_decrypt(struct sock *sk, struct oktls_rx *rx,
+		      unsigned int plain_len)
 {
 	const struct oktls_rec_params *p = &rx->keys->params;
-	unsigned int ct_len = plain_len + p->tag_size, aad_len, nsrc;
+	unsigned int ct_len = plain_len + p->tag_size, aad_len;
 	struct oktls_keys *keys = rx->keys;
-	u8 *hdr = rx->strp.buf;
+	u8 *hdr = rx->strp.prefix;
+	int nsrc;
 
 	aad_len = oktls_rec_aad(p, rx->aad, hdr, keys->seq, hdr[0], plain_len);
 	oktls_keys_aead_iv(keys, hdr + OKTLS_HEADER_SIZE, rx->aead_iv);
 	sg_set_buf(&rx->sg_dst[0], rx->aad, aad_len);
 	sg_init_table(rx->sg_src, ARRAY_SIZE(rx->sg_src));
 	sg_set_buf(&rx->sg_src[0], rx->aad, aad_len);
-	nsrc = sg_from_buf(rx->sg_src + 1, ARRAY_SIZE(rx->sg_src) - 1,
-			   hdr + oktls_rec_prefix(p), ct_len);
+	nsrc = oktls_strp_sg(sk, &rx->strp, p, rx->sg_src + 1,
+			     ARRAY_SIZE(rx->sg_src) - 1);
+	if (nsrc < 0)
+		return nsrc;
 	sg_mark_end(&rx->sg_src[nsrc]);
 	return oktls_keys_crypt(keys, rx->sg_src, rx->sg_dst, aad_len, ct_len,
 				rx->aead_iv, false);
@@ -196,7 +179,7 @@ static int rx_open_record(struct sock *sk, struct oktls_rx *rx)
 	unsigned int body, ct_len, plain_len, ndst;
 	struct oktls_keys *next = NULL;
 	struct oktls_rx_rec *rec;
-	u8 *hdr = rx->strp.buf;
+	u8 *hdr = rx->strp.prefix;
 	int err, len, update;
 
 	body = rx->strp.need - OKTLS_HEADER_SIZE;
@@ -209,10 +192,10 @@ static int rx_open_record(struct sock *sk, struct oktls_rx *rx)
 	rec->truesize = struct_size(rec, data, plain_len);
 
 	sg_init_table(rx->sg_dst, ARRAY_SIZE(rx->sg_dst));
-	ndst = sg_from_buf(rx->sg_dst + 1, ARRAY_SIZE(rx->sg_dst) - 1,
-			   rec->data, plain_len);
+	ndst = oktls_buf_sg(rx->sg_dst + 1, ARRAY_SIZE(rx->sg_dst) - 1,
+			    rec->data, plain_len);
 	sg_mark_end(&rx->sg_dst[ndst]);
-	err = rx_decrypt(rx, plain_len);
+	err = rx_decrypt(sk, rx, plain_len);
 	if (err)
 		goto err_free;
 
@@ -245,7 +228,7 @@ static int rx_open_record(struct sock *sk, struct oktls_rx *rx)
 		if (rx_follow_key_update(sk, rx, next, update)) {
 			memzero_explicit(rec->data, plain_len);
 			kvfree(rec);
-			oktls_strp_consumed(&rx->strp);
+			oktls_strp_consume(sk, &rx->strp);
 			return 0;
 		}
 	}
@@ -253,7 +236,7 @@ static int rx_open_record(struct sock *sk, struct oktls_rx *rx)
 	list_add_tail(&rec->list, &rx->recs);
 	rx->queued += rec->truesize;
 	atomic_add(rec->truesize, &sk->sk_rmem_alloc);
-	oktls_strp_consumed(&rx->strp);
+	oktls_strp_consume(sk, &rx->strp);
 	return 0;
 
 err_free:
@@ -279,7 +262,7 @@ static int rx_open_to_user(struct sock *sk, struct oktls_rx *rx,
 	const struct oktls_rec_params *p = &rx->params;
 	struct page *pages[OKTLS_RX_SG - 2];
 	unsigned int ct_len, plain_len, nsg = 1, npages = 0;
-	u8 *hdr = rx->strp.buf;
+	u8 *hdr = rx->strp.prefix;
 	size_t done = 0, off;
 	ssize_t got;
 	int err, i;
@@ -314,7 +297,7 @@ static int rx_open_to_user(struct sock *sk, struct oktls_rx *rx,
 			goto revert;
 	}
 	sg_mark_end(&rx->sg_dst[nsg - 1]);
-	err = rx_decrypt(rx, plain_len);
+	err = rx_decrypt(sk, rx, plain_len);
 	/* Nothing was consumed: the ordinary way tries again, and reports. */
 	if (err == -ENOMEM)
 		goto revert;
@@ -341,7 +324,7 @@ static int rx_open_to_user(struct sock *sk, struct oktls_rx *rx,
 		put_page(pages[i]);
 
 	rx_opened(sk, rx, plain_len);
-	oktls_strp_consumed(&rx->strp);
+	oktls_strp_consume(sk, &rx->strp);
 	err = oktls_strp_pull(sk, &rx->strp, p, GFP_KERNEL);
 	if (err < 0 && err != -ENOMEM)
 		rx_abort(sk, rx, err);
