@@ -113,6 +113,7 @@ struct oktls_tx {
  * @need: the whole record's length once its header is in, else 0
  * @in_tcp: the whole record is in TCP's receive queue, left there: the
  *	cipher reads it from TCP's buffers, with no copy
+ * @seq: TCP's copied_seq where that record starts
  * @prefix: the whole record's header and explicit nonce
  */
 struct oktls_strp {
@@ -120,6 +121,7 @@ struct oktls_strp {
 	u32 size;
 	u32 len;
 	u32 need;
+	u32 seq;
 	bool in_tcp;
 	u8 prefix[OKTLS_MAX_PREFIX];
 };

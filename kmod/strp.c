@@ -134,6 +134,7 @@ int oktls_strp_pull(struct sock *sk, struct oktls_strp *s,
 		if (s->need && !s->len && inq >= s->need) {
 			if (!tcp_peek(sk, s->prefix, oktls_rec_prefix(p)))
 				break;
+			s->seq = READ_ONCE(tcp_sk(sk)->copied_seq);
 			s->in_tcp = true;
 			break;
 		}
@@ -269,6 +270,17 @@ unsigned int oktls_buf_sg(struct scatterlist *sg, unsigned int max,
 	return n;
 }
 
+/*
+ * A plain TCP read that began before TLS_RX was set can still take bytes
+ * once it is: a record left in TCP is then no longer where it was framed,
+ * and the stream is broken (as it would be had the bytes been copied).
+ */
+static bool strp_still_in_tcp(struct sock *sk, const struct oktls_strp *s)
+{
+	return READ_ONCE(tcp_sk(sk)->copied_seq) == s->seq &&
+	       tcp_inq(sk) >= (int)s->need;
+}
+
 /**
  * oktls_strp_sg() - the whole record's ciphertext and tag for the cipher
  * @sk: the socket, owned
@@ -279,7 +291,8 @@ unsigned int oktls_buf_sg(struct scatterlist *sg, unsigned int max,
  *
  * A record in TCP in too many pieces is copied out into the buffer first.
  *
- * Return: entries used, or -ENOMEM (nothing changed; try again).
+ * Return: entries used, -ENOMEM (nothing changed; try again), or -EBADMSG
+ * when the record is no longer in TCP where it was framed.
  */
 int oktls_strp_sg(struct sock *sk, struct oktls_strp *s,
 		  const struct oktls_rec_params *p, struct scatterlist *sg,
@@ -290,6 +303,8 @@ int oktls_strp_sg(struct sock *sk, struct oktls_strp *s,
 	int n;
 
 	if (s->in_tcp) {
+		if (!strp_still_in_tcp(sk, s))
+			return -EBADMSG;
 		n = tcp_sg(sk, off, len, sg, max);
 		if (n >= 0)
 			return n;
@@ -299,8 +314,7 @@ int oktls_strp_sg(struct sock *sk, struct oktls_strp *s,
 		while (desc.count && tcp_read_sock(sk, &desc, strp_actor) > 0)
 			;
 		s->in_tcp = false;
-		/* The record was whole in TCP, so all of it was read. */
-		if (WARN_ON_ONCE(s->len != s->need))
+		if (s->len != s->need)
 			return -EBADMSG;
 	}
 	return oktls_buf_sg(sg, max, s->buf + off, len);
@@ -328,7 +342,7 @@ void oktls_strp_consume(struct sock *sk, struct oktls_strp *s)
 {
 	read_descriptor_t desc = { .count = s->need };
 
-	if (s->in_tcp) {
+	if (s->in_tcp && strp_still_in_tcp(sk, s)) {
 		while (desc.count &&
 		       tcp_read_sock(sk, &desc, discard_actor) > 0)
 			;
