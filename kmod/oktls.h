@@ -159,6 +159,10 @@ static inline bool oktls_strp_busy(const struct oktls_strp *s)
  * @ready: a whole record (or an error) can be returned now; read by poll
  * @key_expired: a TLS 1.3 KeyUpdate was opened: no record after it is
  *	opened until the next TLS_RX key is set (reads fail with EKEYEXPIRED)
+ * @padded: the peer pads TLS 1.3 records: stop opening them straight into
+ *	the reader's buffer on a guess
+ * @tail: where a TLS 1.3 record opened into the reader's buffer puts its
+ *	last byte, the inner type
  * @params: record math facts, the same for every key generation; the
  *	framing in softirq reads them here, never through @keys
  * @alloc_work: frames in process context what softirq could not (no memory)
@@ -178,6 +182,8 @@ struct oktls_rx {
 	int err_next;
 	bool ready;
 	bool key_expired;
+	bool padded;
+	u8 tail;
 	struct oktls_rec_params params;
 	struct work_struct alloc_work;
 	struct sock *sk;

@@ -248,10 +248,16 @@ err_free:
 /*
  * Open the framed record straight into the reader's buffer: a data record
  * the reader has room for, read without MSG_PEEK. The ciphertext stays in
- * the framing buffer, so when the fast path does not fit after all (a TLS
- * 1.3 record turns out not to be data, or padded) nothing is consumed and
- * the caller opens it the ordinary way. TLS 1.3 takes this path only with
- * TLS_RX_EXPECT_NO_PAD, as upstream: the inner type is then the last byte.
+ * TCP (or the framing buffer), so when the fast path does not fit after
+ * all (a TLS 1.3 record turns out not to be data, or padded) nothing is
+ * consumed and the caller opens it the ordinary way.
+ *
+ * TLS 1.3 hides the type at the end: the last plaintext byte is opened
+ * into @rx->tail, not the reader's buffer. Upstream guesses "data, no
+ * padding" only with TLS_RX_EXPECT_NO_PAD; oktls always guesses, and stops
+ * guessing on a socket once a padded record shows its peer pads (each
+ * miss costs a second decryption). A control record (a ticket, a
+ * KeyUpdate) is a miss too, but a rare one.
  *
  * Return: plaintext bytes delivered, 0 when the fast path does not apply,
  * or the error that fails the stream.
@@ -260,27 +266,27 @@ static int rx_open_to_user(struct sock *sk, struct oktls_rx *rx,
 			   struct iov_iter *to, size_t room)
 {
 	const struct oktls_rec_params *p = &rx->params;
+	bool no_pad = READ_ONCE(oktls_ctx(sk)->rx_no_pad);
 	struct page *pages[OKTLS_RX_SG - 2];
-	unsigned int ct_len, plain_len, nsg = 1, npages = 0;
+	unsigned int ct_len, len, nsg = 1, npages = 0;
 	u8 *hdr = rx->strp.prefix;
 	size_t done = 0, off;
 	ssize_t got;
 	int err, i;
-	u8 last;
 
 	if (!oktls_strp_full(&rx->strp) || !user_backed_iter(to))
 		return 0;
-	if (p->tls13 ? !READ_ONCE(oktls_ctx(sk)->rx_no_pad) :
-		       hdr[0] != OKTLS_TYPE_DATA)
+	if (p->tls13 ? rx->padded && !no_pad : hdr[0] != OKTLS_TYPE_DATA)
 		return 0;
 	ct_len = rx->strp.need - OKTLS_HEADER_SIZE - p->explicit_nonce;
-	plain_len = ct_len - p->tag_size;
-	if (!plain_len || plain_len > room)
+	/* The reader's part: all of the plaintext but a TLS 1.3 type byte. */
+	len = ct_len - p->tag_size - p->tls13;
+	if (!len || len > room)
 		return 0;
 
 	sg_init_table(rx->sg_dst, ARRAY_SIZE(rx->sg_dst));
-	while (done < plain_len) {
-		got = iov_iter_get_pages2(to, pages + npages, plain_len - done,
+	while (done < len) {
+		got = iov_iter_get_pages2(to, pages + npages, len - done,
 					  ARRAY_SIZE(pages) - npages, &off);
 		if (got <= 0)
 			goto revert;
@@ -293,11 +299,13 @@ static int rx_open_to_user(struct sock *sk, struct oktls_rx *rx,
 			got -= n;
 			off = 0;
 		}
-		if (done < plain_len && npages == ARRAY_SIZE(pages))
+		if (done < len && npages == ARRAY_SIZE(pages))
 			goto revert;
 	}
+	if (p->tls13)
+		sg_set_buf(&rx->sg_dst[nsg++], &rx->tail, 1);
 	sg_mark_end(&rx->sg_dst[nsg - 1]);
-	err = rx_decrypt(sk, rx, plain_len);
+	err = rx_decrypt(sk, rx, len + p->tls13);
 	/* Nothing was consumed: the ordinary way tries again, and reports. */
 	if (err == -ENOMEM)
 		goto revert;
@@ -306,29 +314,22 @@ static int rx_open_to_user(struct sock *sk, struct oktls_rx *rx,
 		goto out_put;
 	}
 
-	if (p->tls13) {
-		struct scatterlist *sg = &rx->sg_dst[nsg - 1];
-
-		last = *((u8 *)page_address(sg_page(sg)) + sg->offset +
-			 sg->length - 1);
-		if (last != OKTLS_TYPE_DATA) {
-			/* Opened again the ordinary way, as upstream. */
+	if (p->tls13 && rx->tail != OKTLS_TYPE_DATA) {
+		if (no_pad)
 			oktls_stats_inc(sk, OKTLS_MIB_RX_NO_PAD_VIOLATION);
-			goto revert;
-		}
-		/* The inner type byte is not the application's. */
-		iov_iter_revert(to, 1);
-		plain_len--;
+		else if (!rx->tail)
+			rx->padded = true;
+		goto revert;
 	}
 	for (i = 0; i < npages; i++)
 		put_page(pages[i]);
 
-	rx_opened(sk, rx, plain_len);
+	rx_opened(sk, rx, len);
 	oktls_strp_consume(sk, &rx->strp);
 	err = oktls_strp_pull(sk, &rx->strp, p, GFP_KERNEL);
 	if (err < 0 && err != -ENOMEM)
 		rx_abort(sk, rx, err);
-	return plain_len;
+	return len;
 
 revert:
 	err = 0;

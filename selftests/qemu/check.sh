@@ -110,6 +110,7 @@ start_kernel() {
 	rm -f "$dir/qemu.rc"
 	( OKTLS_IMAGE=${3:-} OKTLS_MODROOT=${4:-} OKTLS_APPEND=${5:-} \
 		VM_TIMEOUT=${VM_TIMEOUT:-$guest_timeout} \
+		TEST_TIMEOUT=${TEST_TIMEOUT:-$test_timeout} \
 		"$here/run.sh" "$kver" "$dir" >"$dir/run.log" 2>&1; echo $? >"$dir/qemu.rc" ) &
 	started+=("$kver")
 }
@@ -210,8 +211,10 @@ fi
 # Two or three guests of two emulated CPUs each and, on a fresh machine, the
 # debug kernel's build share the host's cores: a Debian guest that takes
 # 15 minutes alone takes over 25 here. The bound is for a hung guest, well
-# inside CI's 90 minutes.
+# inside CI's 90 minutes. One test binary may take twice its usual time
+# (oktlsd_test moves 2 x 200 MiB through s_client and s_server).
 guest_timeout=3000
+test_timeout=1200
 started=()
 t0=$(date +%s)
 for kver in "${kvers[@]}"; do
