@@ -51,7 +51,7 @@ bench: modules userspace
 # The test suite with every selftest on the debug kernel too, plus a
 # bounded libFuzzer run over the record math.
 check-long:
-	@OKTLS_DEBUG_TESTS=all KVER="$(KVERS)" selftests/qemu/check.sh
+	@OKTLS_DEBUG_TESTS=all DEBUG_VM_TIMEOUT=14400 KVER="$(KVERS)" selftests/qemu/check.sh
 	$(MAKE) fuzz
 
 fuzz:

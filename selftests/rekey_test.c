@@ -716,6 +716,11 @@ TEST_F(rk, diag_ulp_info)
 	close(c);
 	close(s);
 
+	/* One record each way: "ping" sent, "pong!" read. */
+	CHECK(rk_oktls_ss_check(self->sfd, test_ulp(),
+				"tx_records:1 tx_bytes:4 tx_seq:1 tx_gen:0 rx_records:1 rx_bytes:5 rx_seq:1 rx_gen:0",
+				why));
+
 	ret = rk_ss_check(self->sfd, test_ulp(), why);
 	if (ret > 0)
 		TH_LOG("no ss here: its decoding is not checked");

@@ -672,3 +672,38 @@ int rk_ss_check(int fd, const char *ulp, char *why)
 			    ver ? "" : ", no \"version: 1.3\"");
 	return 0;
 }
+
+int rk_oktls_ss_check(int fd, const char *ulp, const char *expect, char *why)
+{
+	char line[1024], local[32], cols[2][40];
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+	bool found = false;
+	int rc = 0;
+	FILE *f;
+
+	if (access("/usr/bin/oktls-ss", X_OK))
+		return fail(why, "/usr/bin/oktls-ss is not in the guest");
+	if (getsockname(fd, (struct sockaddr *)&me, &len))
+		return fail(why, "getsockname: %s", strerror(errno));
+	snprintf(local, sizeof(local), "127.0.0.1:%u", ntohs(me.sin_port));
+	f = popen("/usr/bin/oktls-ss -4 2>&1", "r");
+	if (!f)
+		return fail(why, "popen oktls-ss: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		/* Columns: local, peer, ULP, version, cipher, tx, rx, counters. */
+		if (sscanf(line, "%39s %*s %39s", cols[0], cols[1]) != 2 ||
+		    strcmp(cols[0], local))
+			continue;
+		found = true;
+		if (strcmp(cols[1], ulp) || !strstr(line, " 1.3 ") ||
+		    !strstr(line, expect))
+			rc = fail(why, "oktls-ss: wanted %s, 1.3 and \"%s\" in: %s",
+				  ulp, expect, line);
+	}
+	if (pclose(f) != 0 && !rc)
+		rc = fail(why, "oktls-ss exited with an error");
+	if (!found && !rc)
+		rc = fail(why, "oktls-ss has no line for %s", local);
+	return rc;
+}

@@ -171,5 +171,7 @@ void rk_crypto_info(const struct wire_keys *k, bool hidden,
  * socket fd: 0 yes, -1 no (why says), 1 when the system has no ss.
  */
 int rk_ss_check(int fd, const char *ulp, char *why);
+/* oktls-ss lists @fd with @ulp, TLS 1.3 and the text @expect. */
+int rk_oktls_ss_check(int fd, const char *ulp, const char *expect, char *why);
 
 #endif
