@@ -257,6 +257,22 @@ static inline struct oktls_keys *oktls_ctx_keys(const struct oktls_ctx *ctx,
 	return ctx->rx ? ctx->rx->keys : NULL;
 }
 
+/*
+ * Fail one direction of the stream for good: the first error sticks in
+ * *dir_err and reaches the socket, so readers and pollers see it too
+ * instead of waiting for data that will never come.
+ */
+static inline void oktls_fail_stream(struct sock *sk, int *dir_err, int err)
+{
+	if (*dir_err)
+		return;
+	*dir_err = err;
+	WRITE_ONCE(sk->sk_err, -err);
+	/* Pairs with the read in sock_error()/tcp_poll(). */
+	smp_wmb();
+	sk_error_report(sk);
+}
+
 /* Counters of a socket: one writer (the socket lock holder). */
 static inline void oktls_stat_add64(u64 *counter, u64 n)
 {
@@ -327,7 +343,6 @@ int oktls_tx_rekey(struct sock *sk, struct oktls_ctx *ctx,
 void oktls_tx_set_secret(struct oktls_ctx *ctx, struct oktls_secret *secret);
 void oktls_tx_request_update(struct oktls_ctx *ctx);
 int oktls_tx_set_rekey_records(struct oktls_ctx *ctx, u64 records);
-void oktls_tx_stop(struct sock *sk, struct oktls_ctx *ctx);
 bool oktls_tx_release(struct sock *sk, struct oktls_ctx *ctx);
 int oktls_tx_sendmsg(struct sock *sk, struct msghdr *msg, size_t size);
 void oktls_tx_splice_eof(struct socket *sock);
@@ -339,7 +354,6 @@ int oktls_rx_init(struct sock *sk, struct oktls_ctx *ctx,
 void oktls_rx_rekey(struct sock *sk, struct oktls_ctx *ctx,
 		    struct oktls_keys *keys);
 void oktls_rx_set_secret(struct oktls_ctx *ctx, struct oktls_secret *secret);
-void oktls_rx_stop(struct sock *sk, struct oktls_ctx *ctx);
 void oktls_rx_release(struct sock *sk, struct oktls_ctx *ctx);
 int oktls_rx_recvmsg(struct sock *sk, struct msghdr *msg, size_t len,
 		     int flags, int *addr_len);

@@ -32,16 +32,23 @@ struct oktls_rx_rec {
 	u8 data[];
 };
 
-/* Abort the stream: the error sticks, and pollers and readers see it. */
 static void rx_abort(struct sock *sk, struct oktls_rx *rx, int err)
 {
-	if (rx->err)
-		return;
-	rx->err = err;
-	WRITE_ONCE(sk->sk_err, -err);
-	/* Pairs with the read in sock_error()/tcp_poll(). */
-	smp_wmb();
-	sk_error_report(sk);
+	oktls_fail_stream(sk, &rx->err, err);
+}
+
+/*
+ * Frame the next record, so readiness is known without a read. A malformed
+ * one fails the stream (after the records before it are read); short memory
+ * only delays it, and is returned for callers that retry.
+ */
+static int rx_frame_next(struct sock *sk, struct oktls_rx *rx)
+{
+	int err = oktls_strp_pull(sk, &rx->strp, &rx->params, GFP_KERNEL);
+
+	if (err < 0 && err != -ENOMEM)
+		rx_abort(sk, rx, err);
+	return err;
 }
 
 static void rx_update_ready(struct oktls_rx *rx)
@@ -326,9 +333,7 @@ static int rx_open_to_user(struct sock *sk, struct oktls_rx *rx,
 
 	rx_opened(sk, rx, len);
 	oktls_strp_consume(sk, &rx->strp);
-	err = oktls_strp_pull(sk, &rx->strp, p, GFP_KERNEL);
-	if (err < 0 && err != -ENOMEM)
-		rx_abort(sk, rx, err);
+	rx_frame_next(sk, rx);
 	return len;
 
 revert:
@@ -357,27 +362,19 @@ static int rx_next_record(struct sock *sk, struct oktls_rx *rx)
 	}
 	if (rx->key_expired)
 		return -EKEYEXPIRED;
-	err = oktls_strp_pull(sk, &rx->strp, &rx->params, GFP_KERNEL);
+	err = rx_frame_next(sk, rx);
 	if (err < 0)
-		goto fail;
+		return err;
 	if (!oktls_strp_full(&rx->strp))
 		return 0;
 	err = rx_open_record(sk, rx);
-	if (err)
-		goto fail;
-	/*
-	 * Frame the next record now, so readiness is known without a read.
-	 * If it is malformed, the stream fails after this record is read.
-	 */
-	err = oktls_strp_pull(sk, &rx->strp, &rx->params, GFP_KERNEL);
-	if (err < 0 && err != -ENOMEM)
-		rx_abort(sk, rx, err);
-	return 1;
-fail:
-	if (err == -ENOMEM)
+	if (err) {
+		if (err != -ENOMEM)
+			rx_abort(sk, rx, err);
 		return err;
-	rx_abort(sk, rx, err);
-	return err;
+	}
+	rx_frame_next(sk, rx);
+	return 1;
 }
 
 /* Wait for a whole record, the peer's FIN or an error; socket locked. */
@@ -672,12 +669,8 @@ __poll_t oktls_rx_poll(struct file *file, struct socket *sock,
  */
 static void rx_pull_locked(struct sock *sk, struct oktls_rx *rx, bool retry)
 {
-	int err = oktls_strp_pull(sk, &rx->strp, &rx->params, GFP_KERNEL);
-
-	if (err == -ENOMEM && retry)
+	if (rx_frame_next(sk, rx) == -ENOMEM && retry)
 		schedule_work(&rx->alloc_work);
-	else if (err < 0 && err != -ENOMEM)
-		rx_abort(sk, rx, err);
 	rx_update_ready(rx);
 	if (READ_ONCE(rx->ready))
 		oktls_ctx(sk)->saved_data_ready(sk);
@@ -734,27 +727,6 @@ int oktls_rx_init(struct sock *sk, struct oktls_ctx *ctx,
 
 	rx_pull_locked(sk, rx, true);
 	return 0;
-}
-
-/**
- * oktls_rx_stop() - stop deferred receive work before close
- * @sk: the socket, not locked (the work takes the lock)
- * @ctx: its context
- *
- * With TCP's data_ready back, no new work is queued; then queued work is
- * cancelled without the lock it takes.
- */
-void oktls_rx_stop(struct sock *sk, struct oktls_ctx *ctx)
-{
-	if (!ctx->rx)
-		return;
-	/* Owning the socket keeps TCP's receive path out of rx_data_ready. */
-	lock_sock(sk);
-	write_lock_bh(&sk->sk_callback_lock);
-	sk->sk_data_ready = ctx->saved_data_ready;
-	write_unlock_bh(&sk->sk_callback_lock);
-	release_sock(sk);
-	cancel_work_sync(&ctx->rx->alloc_work);
 }
 
 /**

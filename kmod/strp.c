@@ -72,6 +72,26 @@ static int strp_actor(read_descriptor_t *desc, struct sk_buff *skb,
 	return n;
 }
 
+/*
+ * Move up to @count bytes from TCP into the buffer, after what it holds.
+ * Return: bytes moved (0: TCP had none), or the actor's error.
+ */
+static int strp_copy(struct sock *sk, struct oktls_strp *s, unsigned int count)
+{
+	read_descriptor_t desc = { .arg.data = s, .count = count };
+	int done = 0, n;
+
+	while (desc.count) {
+		n = tcp_read_sock(sk, &desc, strp_actor);
+		if (n <= 0)
+			break;
+		if (desc.error)
+			return desc.error;
+		done += n;
+	}
+	return done;
+}
+
 /* Copy @len bytes after what has been read, without reading them. */
 static bool tcp_peek(struct sock *sk, u8 *buf, unsigned int len)
 {
@@ -112,10 +132,9 @@ static bool tcp_peek(struct sock *sk, u8 *buf, unsigned int len)
 int oktls_strp_pull(struct sock *sk, struct oktls_strp *s,
 		    const struct oktls_rec_params *p, gfp_t gfp)
 {
-	read_descriptor_t desc = { .arg.data = s };
 	u8 hdr[OKTLS_HEADER_SIZE];
 	unsigned int want;
-	int inq, len;
+	int inq, len, n;
 
 	while (!oktls_strp_full(s)) {
 		inq = max(tcp_inq(sk), 0);
@@ -146,12 +165,11 @@ int oktls_strp_pull(struct sock *sk, struct oktls_strp *s,
 			break;
 		if (strp_alloc(s, gfp))
 			return -ENOMEM;
-		desc.count = min_t(unsigned int, want, inq);
-		desc.error = 0;
-		if (tcp_read_sock(sk, &desc, strp_actor) <= 0)
+		n = strp_copy(sk, s, min_t(unsigned int, want, inq));
+		if (n < 0)
+			return n;
+		if (!n)
 			break;
-		if (desc.error)
-			return desc.error;
 		if (oktls_strp_full(s))
 			memcpy(s->prefix, s->buf, oktls_rec_prefix(p));
 	}
@@ -299,7 +317,6 @@ int oktls_strp_sg(struct sock *sk, struct oktls_strp *s,
 		  unsigned int max)
 {
 	unsigned int off = oktls_rec_prefix(p), len = s->need - off;
-	read_descriptor_t desc = { .arg.data = s };
 	int n;
 
 	if (s->in_tcp) {
@@ -310,9 +327,7 @@ int oktls_strp_sg(struct sock *sk, struct oktls_strp *s,
 			return n;
 		if (strp_alloc(s, GFP_KERNEL))
 			return -ENOMEM;
-		desc.count = s->need;
-		while (desc.count && tcp_read_sock(sk, &desc, strp_actor) > 0)
-			;
+		strp_copy(sk, s, s->need);
 		s->in_tcp = false;
 		if (s->len != s->need)
 			return -EBADMSG;

@@ -342,19 +342,12 @@ static int push_sealed(struct sock *sk, struct oktls_ctx *ctx, int flags)
 
 /*
  * A record could not be sealed after its bytes were reported sent: the
- * stream is broken. The error sticks for senders and, as upstream's
- * abort does, reaches the socket, so readers and pollers see it too
- * instead of waiting for a reply to data that never left.
+ * stream is broken, for senders and, as upstream's abort does, for
+ * readers and pollers too.
  */
 static void tx_abort(struct sock *sk, struct oktls_tx *tx, int err)
 {
-	if (tx->err)
-		return;
-	tx->err = err;
-	WRITE_ONCE(sk->sk_err, -err);
-	/* Pairs with the read in sock_error()/tcp_poll(). */
-	smp_wmb();
-	sk_error_report(sk);
+	oktls_fail_stream(sk, &tx->err, err);
 }
 
 /* Seal the open record and start it on its way. */
@@ -818,27 +811,6 @@ int oktls_tx_set_rekey_records(struct oktls_ctx *ctx, u64 records)
 	/* 0 is never; the field's 0 means not chosen yet. */
 	ctx->tx->rekey_records = records ?: U64_MAX;
 	return 0;
-}
-
-/**
- * oktls_tx_stop() - stop deferred transmit work before close
- * @sk: the socket, not locked (the work takes the lock)
- * @ctx: its context
- *
- * TCP calls sk_write_space with the socket locked, so once the original
- * callback is back under the lock no new work can be queued; then the
- * queued work is cancelled without the lock it takes.
- */
-void oktls_tx_stop(struct sock *sk, struct oktls_ctx *ctx)
-{
-	if (!ctx->tx)
-		return;
-	lock_sock(sk);
-	write_lock_bh(&sk->sk_callback_lock);
-	sk->sk_write_space = ctx->saved_write_space;
-	write_unlock_bh(&sk->sk_callback_lock);
-	release_sock(sk);
-	cancel_work_sync(&ctx->tx_work);
 }
 
 /*

@@ -55,14 +55,35 @@ static int oktls_getsockopt(struct sock *sk, int level, int optname,
 	return oktls_sockopt_get(sk, optname, optval, optlen);
 }
 
+/*
+ * Stop deferred work before close. TCP calls the hooked callbacks with the
+ * socket owned or from softirq under the callback lock, so once its own
+ * are back under both, no new work is queued; the queued work is then
+ * cancelled without the socket lock it takes.
+ */
+static void oktls_unhook(struct sock *sk, struct oktls_ctx *ctx)
+{
+	lock_sock(sk);
+	write_lock_bh(&sk->sk_callback_lock);
+	if (ctx->tx)
+		sk->sk_write_space = ctx->saved_write_space;
+	if (ctx->rx)
+		sk->sk_data_ready = ctx->saved_data_ready;
+	write_unlock_bh(&sk->sk_callback_lock);
+	release_sock(sk);
+	if (ctx->tx)
+		cancel_work_sync(&ctx->tx_work);
+	if (ctx->rx)
+		cancel_work_sync(&ctx->rx->alloc_work);
+}
+
 static void oktls_close(struct sock *sk, long timeout)
 {
 	struct oktls_ctx *ctx = oktls_ctx(sk);
 	struct proto *base = ctx->sk_proto;
 	bool flushed;
 
-	oktls_tx_stop(sk, ctx);
-	oktls_rx_stop(sk, ctx);
+	oktls_unhook(sk, ctx);
 
 	lock_sock(sk);
 	flushed = oktls_tx_release(sk, ctx);
