@@ -48,10 +48,11 @@ demo: modules userspace
 bench: modules userspace
 	tools/bench/run.sh $(firstword $(KVERS))
 
-# The test suite with every selftest on the debug kernel too, plus a
-# bounded libFuzzer run over the record math.
+# The test suite with the debug kernel's oktlsd streams at full size, plus
+# a bounded libFuzzer run over the record math.
 check-long:
-	@OKTLS_DEBUG_TESTS=all DEBUG_VM_TIMEOUT=14400 KVER="$(KVERS)" selftests/qemu/check.sh
+	@OKTLS_DEBUG_MIB=100 DEBUG_VM_TIMEOUT=14400 DEBUG_TEST_TIMEOUT=7200 \
+		KVER="$(KVERS)" selftests/qemu/check.sh
 	$(MAKE) fuzz
 
 fuzz:

@@ -14,8 +14,9 @@
 # (default 600) each test binary inside it. OKTLS_APPEND adds to the kernel
 # command line; NAME=value words there reach the tests as environment
 # (OKTLS_TEST_ULP=tls runs the socket tests against the stock module,
-# OKTLS_TESTS=tx_test,rx_test runs only the named binaries; OKTLS_RUN="cmd args"
-# runs that command instead of the tests). OKTLS_EXTRA lists more host
+# OKTLS_TESTS=tx_test,rx_test runs only the named binaries, OKTLS_SKIP_TESTS=
+# all but the named ones; OKTLS_RUN="cmd args" runs that command instead of
+# the tests). OKTLS_EXTRA lists more host
 # programs to pack into the guest's /usr/bin. OKTLS_CPU (default max) and
 # OKTLS_QEMU_ARGS tune the emulated machine (benchmarks use
 # -icount shift=0,sleep=off). OKTLS_IMAGE and OKTLS_MODROOT boot a kernel
