@@ -27,6 +27,7 @@
 
 #include "kselftest_harness.h"
 #include "lib/net.h"
+#include "lib/ossl_pair.h"
 
 static const char *module_path(void)
 {
@@ -169,31 +170,6 @@ OSSL_VARIANT(13_aes_gcm_256, TLS1_3_VERSION, "TLS_AES_256_GCM_SHA384", false);
 OSSL_VARIANT(13_chacha, TLS1_3_VERSION, "TLS_CHACHA20_POLY1305_SHA256", false);
 OSSL_VARIANT(13_aes_ccm, TLS1_3_VERSION, "TLS_AES_128_CCM_SHA256", false);
 
-/* A throwaway self-signed certificate, made at test time. */
-static int make_cert(SSL_CTX *ctx, bool ecdsa)
-{
-	EVP_PKEY *key = ecdsa ? EVP_EC_gen("P-256") : EVP_RSA_gen(2048);
-	X509 *x = X509_new();
-	int ok = 0;
-
-	if (!key || !x)
-		goto out;
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_gmtime_adj(X509_getm_notBefore(x), 0);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-	X509_set_pubkey(x, key);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-				   (const unsigned char *)"localhost", -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(x));
-	ok = X509_sign(x, key, EVP_sha256()) > 0 &&
-	     SSL_CTX_use_certificate(ctx, x) == 1 &&
-	     SSL_CTX_use_PrivateKey(ctx, key) == 1;
-out:
-	X509_free(x);
-	EVP_PKEY_free(key);
-	return ok ? 0 : -1;
-}
-
 static SSL_CTX *make_ctx(const FIXTURE_VARIANT(ossl) *v, bool server)
 {
 	SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() :
@@ -210,7 +186,7 @@ static SSL_CTX *make_ctx(const FIXTURE_VARIANT(ossl) *v, bool server)
 		SSL_CTX_set_cipher_list(ctx, v->cipher);
 	/* Tickets would arrive as records after kTLS is on; keep it simple. */
 	SSL_CTX_set_num_tickets(ctx, 0);
-	if (server && make_cert(ctx, v->ecdsa)) {
+	if (server && pair_use_new_cert(ctx, v->ecdsa)) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}

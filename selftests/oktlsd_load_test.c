@@ -19,68 +19,28 @@
 #include "kselftest_harness.h"
 #include "lib/net.h"
 #include "oktlsd/common.h"
+#include "oktlsd/daemon.h"
 #include "oktlsd/tlsclient.h"
 
-#define LOGDIR "/tmp/oktlsd-logs"
 #define NOBODY 65534u
 
-struct daemon {
-	pid_t pid;
-	char log[128];
-	int port;
-};
-
-/* oktlsd --listen 127.0.0.1:<free> --backend 127.0.0.1:bport --cert ... extra... */
-static int daemon_start(struct daemon *d, const char *tag, int bport,
-			const char *cert, const char *const *extra)
+/* oktlsd in front of bport with cert, then extra; its log is load-<tag>. */
+static int load_daemon_start(struct daemon *d, const char *tag, int bport,
+			     const char *cert, const char *const *extra)
 {
-	char *argv[40], lport[32], backend[32];
-	int n = 0, i, e;
+	char *argv[40], backend[32], name[64];
+	int n = 0, i;
 
-	d->port = free_port();
-	snprintf(lport, sizeof(lport), "127.0.0.1:%d", d->port);
 	snprintf(backend, sizeof(backend), "127.0.0.1:%d", bport);
-	snprintf(d->log, sizeof(d->log), LOGDIR "/load-%s.log", tag);
-	unlink(d->log);
-	argv[n++] = "oktlsd";
-	argv[n++] = "--listen";
-	argv[n++] = lport;
+	snprintf(name, sizeof(name), "load-%s", tag);
 	argv[n++] = "--backend";
 	argv[n++] = backend;
 	argv[n++] = "--cert";
 	argv[n++] = (char *)cert;
-	argv[n++] = "--workers";
-	argv[n++] = "2";
-	for (i = 0; extra && extra[i] && n < 38; i++)
+	for (i = 0; extra && extra[i] && n < 39; i++)
 		argv[n++] = (char *)extra[i];
 	argv[n] = NULL;
-	d->pid = fork();
-	if (d->pid < 0)
-		return -1;
-	if (!d->pid) {
-		e = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		dup2(e, 1);
-		dup2(e, 2);
-		/* This process may hold thousands of sockets: none go along. */
-		syscall(SYS_close_range, 3, ~0U, 0);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	return wait_listen(d->port, 10000);
-}
-
-/* SIGTERM, then the exit status within ms (-1: killed after ms). */
-static int daemon_stop(struct daemon *d, int ms)
-{
-	struct child c = { .pid = d->pid };
-	int ret;
-
-	if (d->pid <= 0)
-		return -1;
-	kill(d->pid, SIGTERM);
-	ret = reap(&c, ms);
-	d->pid = 0;
-	return ret;
+	return daemon_start(d, name, argv);
 }
 
 /* Wait until the daemon has no connection left; its active count or -1. */
@@ -90,17 +50,12 @@ static long daemon_settle(struct daemon *d, int ms)
 	long active;
 
 	do {
-		active = daemon_stat(d->pid, d->log, "active");
+		active = daemon_stat(d->c.pid, d->log, "active");
 		if (!active)
 			break;
 		usleep(200000);
 	} while (mono_ms() < end);
 	return active;
-}
-
-static bool have_prog(const char *cmd)
-{
-	return !system(cmd);
 }
 
 static void raise_nofile(struct __test_metadata *_metadata, rlim_t n)
@@ -120,16 +75,11 @@ FIXTURE(load)
 FIXTURE_SETUP(load)
 {
 	self->echo.stop = -1;
-	self->d.pid = self->d2.pid = 0;
+	self->d.c.pid = self->d2.c.pid = 0;
 	self->ctx = NULL;
-	if (!have_prog("oktlsd --version >/dev/null 2>&1"))
-		SKIP(return, "oktlsd is not installed");
-	if (!have_prog("openssl version >/dev/null 2>&1"))
-		SKIP(return, "no openssl command");
-	if (!ulp_available(OKTLS_ULP))
-		SKIP(return, "oktls ULP not loaded");
-	mkdir(LOGDIR, 0755);
-	ASSERT_EQ(0, make_pki());
+	setup_common(_metadata);
+	if (_metadata->exit_code)
+		return;
 	raise_nofile(_metadata, 16384);
 	/* Writes to connections the daemon (or we) reset must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
@@ -141,15 +91,15 @@ FIXTURE_SETUP(load)
 FIXTURE_TEARDOWN(load)
 {
 	if (!__test_passed(_metadata)) {
-		if (self->d.pid > 0)
+		if (self->d.c.pid > 0)
 			dump_file(self->d.log, 40);
-		if (self->d2.pid > 0)
+		if (self->d2.c.pid > 0)
 			dump_file(self->d2.log, 20);
 	}
-	if (self->d.pid > 0)
-		daemon_stop(&self->d, 20000);
-	if (self->d2.pid > 0)
-		daemon_stop(&self->d2, 20000);
+	if (self->d.c.pid > 0)
+		daemon_stop_within(&self->d, 20000);
+	if (self->d2.c.pid > 0)
+		daemon_stop_within(&self->d2, 20000);
 	echo_stop(&self->echo);
 	SSL_CTX_free(self->ctx);
 }
@@ -184,7 +134,7 @@ TEST_F_TIMEOUT(load, load_1000_concurrent, 300)
 	long long t0, ms;
 	int i, held = 0, fds;
 
-	ASSERT_EQ(0, daemon_start(&self->d, "1000", self->echo.port, PKI "/server.pem", extra));
+	ASSERT_EQ(0, load_daemon_start(&self->d, "1000", self->echo.port, PKI "/server.pem", extra));
 	t0 = mono_ms();
 	for (i = 0; i < N; i++)
 		ASSERT_EQ(0, tc_open(&t[i], self->ctx, self->d.port, NULL, TC_ECHO, i));
@@ -197,17 +147,17 @@ TEST_F_TIMEOUT(load, load_1000_concurrent, 300)
 			       t[i].why ? t[i].why : "timed out");
 	}
 	/* Each held connection: its TLS socket, the backend socket, two pipes. */
-	fds = count_fds(self->d.pid);
+	fds = count_fds(self->d.c.pid);
 	TH_LOG("%d of %d connections handshaken and echoed in %lld ms (%lld/s); oktlsd holds %d fds",
 	       held, N, ms, N * 1000LL / (ms ? ms : 1), fds);
 	EXPECT_EQ(N, held);
 	EXPECT_LE(N * 6, fds);
-	EXPECT_EQ(N, daemon_stat(self->d.pid, self->d.log, "active"));
+	EXPECT_EQ(N, daemon_stat(self->d.c.pid, self->d.log, "active"));
 	for (i = 0; i < N; i++)
 		tc_close(&t[i]);
 	EXPECT_EQ(0, daemon_settle(&self->d, 60000));
-	EXPECT_EQ(N, daemon_stat(self->d.pid, self->d.log, "offloaded"));
-	EXPECT_EQ(0, daemon_stop(&self->d, 30000));
+	EXPECT_EQ(N, daemon_stat(self->d.c.pid, self->d.log, "offloaded"));
+	EXPECT_EQ(0, daemon_stop_within(&self->d, 30000));
 	free(t);
 }
 
@@ -220,10 +170,10 @@ TEST_F_TIMEOUT(load, user_nobody, 120)
 	bool groups_empty = false;
 	FILE *f;
 
-	ASSERT_EQ(0, daemon_start(&self->d, "user", self->echo.port, PKI "/server.pem", extra));
+	ASSERT_EQ(0, load_daemon_start(&self->d, "user", self->echo.port, PKI "/server.pem", extra));
 	/* Listening comes before the drop; a served connection comes after. */
 	EXPECT_EQ(0, echo_once(self->ctx, self->d.port, NULL, 1));
-	snprintf(path, sizeof(path), "/proc/%d/status", self->d.pid);
+	snprintf(path, sizeof(path), "/proc/%d/status", self->d.c.pid);
 	f = fopen(path, "r");
 	ASSERT_NE(NULL, f);
 	while (fgets(line, sizeof(line), f)) {
@@ -242,7 +192,7 @@ TEST_F_TIMEOUT(load, user_nobody, 120)
 	EXPECT_TRUE(groups_empty);
 	EXPECT_TRUE(file_has(self->d.log, "running as nobody (uid 65534)"));
 	EXPECT_EQ(0, echo_once(self->ctx, self->d.port, NULL, 2));
-	EXPECT_EQ(0, daemon_stop(&self->d, 20000));
+	EXPECT_EQ(0, daemon_stop_within(&self->d, 20000));
 }
 
 /* xorshift64: the abuse test's order and garbage, reproducible from the seed. */
@@ -488,8 +438,8 @@ TEST_F_TIMEOUT(load, abuse_no_leaks, 500)
 	long rss0, rss1, rssb0, rssb1, timeouts0, failed0, offl0, acc0;
 	long long t0, ms, early = 1LL << 40, late = 0;
 
-	ASSERT_EQ(0, daemon_start(&self->d, "abuse", self->echo.port, PKI "/server.pem", extra));
-	ASSERT_EQ(0, daemon_start(&self->d2, "refused", refused, PKI "/server.pem", extra));
+	ASSERT_EQ(0, load_daemon_start(&self->d, "abuse", self->echo.port, PKI "/server.pem", extra));
+	ASSERT_EQ(0, load_daemon_start(&self->d2, "refused", refused, PKI "/server.pem", extra));
 
 	/* Warm-up: every kind once through malloc's arenas and OpenSSL's caches. */
 	/*
@@ -500,14 +450,14 @@ TEST_F_TIMEOUT(load, abuse_no_leaks, 500)
 	EXPECT_EQ(0, stalls_check(warm, 30000));
 	ASSERT_EQ(0, daemon_settle(&self->d, 20000));
 	ASSERT_EQ(0, daemon_settle(&self->d2, 20000));
-	fd0 = count_fds(self->d.pid);
-	rss0 = rss_kb(self->d.pid);
-	fdb0 = count_fds(self->d2.pid);
-	rssb0 = rss_kb(self->d2.pid);
-	timeouts0 = daemon_stat(self->d.pid, self->d.log, "handshake_timeout");
-	offl0 = daemon_stat(self->d.pid, self->d.log, "offloaded");
-	acc0 = daemon_stat(self->d.pid, self->d.log, "accepted");
-	failed0 = daemon_stat(self->d2.pid, self->d2.log, "backend_failed");
+	fd0 = count_fds(self->d.c.pid);
+	rss0 = rss_kb(self->d.c.pid);
+	fdb0 = count_fds(self->d2.c.pid);
+	rssb0 = rss_kb(self->d2.c.pid);
+	timeouts0 = daemon_stat(self->d.c.pid, self->d.log, "handshake_timeout");
+	offl0 = daemon_stat(self->d.c.pid, self->d.log, "offloaded");
+	acc0 = daemon_stat(self->d.c.pid, self->d.log, "accepted");
+	failed0 = daemon_stat(self->d2.c.pid, self->d2.log, "backend_failed");
 
 	t0 = mono_ms();
 	abuse(self->ctx, self->d.port, self->d2.port, run_counts, seed, run);
@@ -534,10 +484,10 @@ TEST_F_TIMEOUT(load, abuse_no_leaks, 500)
 
 	EXPECT_EQ(0, daemon_settle(&self->d, 30000));
 	EXPECT_EQ(0, daemon_settle(&self->d2, 30000));
-	fd1 = count_fds(self->d.pid);
-	rss1 = rss_kb(self->d.pid);
-	fdb1 = count_fds(self->d2.pid);
-	rssb1 = rss_kb(self->d2.pid);
+	fd1 = count_fds(self->d.c.pid);
+	rss1 = rss_kb(self->d.c.pid);
+	fdb1 = count_fds(self->d2.c.pid);
+	rssb1 = rss_kb(self->d2.c.pid);
 	TH_LOG("oktlsd: fds %d -> %d, VmRSS %ld -> %ld kB; refusing-backend oktlsd: fds %d -> %d, VmRSS %ld -> %ld kB",
 	       fd0, fd1, rss0, rss1, fdb0, fdb1, rssb0, rssb1);
 	EXPECT_EQ(fd0, fd1);
@@ -545,26 +495,26 @@ TEST_F_TIMEOUT(load, abuse_no_leaks, 500)
 	EXPECT_GT(2048, rss1 - rss0);
 	EXPECT_GT(2048, rssb1 - rssb0);
 	EXPECT_EQ(run_counts[A_STALL],
-		  daemon_stat(self->d.pid, self->d.log, "handshake_timeout") - timeouts0);
+		  daemon_stat(self->d.c.pid, self->d.log, "handshake_timeout") - timeouts0);
 	EXPECT_EQ(run_counts[A_RST_XFER],
-		  daemon_stat(self->d.pid, self->d.log, "offloaded") - offl0);
+		  daemon_stat(self->d.c.pid, self->d.log, "offloaded") - offl0);
 	/*
 	 * Not exact: a connection closed or reset by the client while still in
 	 * the listen backlog may never reach accept() (6.1 guest, loaded host:
 	 * 9898 of 9900 accepted). Only those two kinds may be missing.
 	 */
-	acc0 = daemon_stat(self->d.pid, self->d.log, "accepted") - acc0;
+	acc0 = daemon_stat(self->d.c.pid, self->d.log, "accepted") - acc0;
 	TH_LOG("oktlsd accepted %ld of the %d connections sent to it", acc0,
 	       total - run_counts[A_REFUSED]);
 	EXPECT_GE(total - run_counts[A_REFUSED], acc0);
 	EXPECT_LE(total - run_counts[A_REFUSED] - run_counts[A_CLOSE] - run_counts[A_RST], acc0);
 	EXPECT_EQ(run_counts[A_REFUSED],
-		  daemon_stat(self->d2.pid, self->d2.log, "backend_failed") - failed0);
+		  daemon_stat(self->d2.c.pid, self->d2.log, "backend_failed") - failed0);
 
 	/* Still alive and serving. */
 	EXPECT_EQ(0, echo_once(self->ctx, self->d.port, NULL, 1));
-	EXPECT_EQ(0, daemon_stop(&self->d, 20000));
-	EXPECT_EQ(0, daemon_stop(&self->d2, 20000));
+	EXPECT_EQ(0, daemon_stop_within(&self->d, 20000));
+	EXPECT_EQ(0, daemon_stop_within(&self->d2, 20000));
 	free(warm);
 	free(run);
 }
@@ -585,7 +535,7 @@ TEST_F_TIMEOUT(load, per_source_limit, 120)
 	long long t0;
 	char c;
 
-	ASSERT_EQ(0, daemon_start(&self->d, "source", self->echo.port, PKI "/server.pem", extra));
+	ASSERT_EQ(0, load_daemon_start(&self->d, "source", self->echo.port, PKI "/server.pem", extra));
 	hlen = client_hello(self->ctx, hello, sizeof(hello));
 	for (i = 0; i < N; i++) {
 		held[i] = connect_wait(tcp_start(self->d.port, "127.0.0.1"));
@@ -593,9 +543,9 @@ TEST_F_TIMEOUT(load, per_source_limit, 120)
 		ASSERT_EQ(hlen / 2, send(held[i], hello, hlen / 2, 0));
 	}
 	t0 = mono_ms();
-	while (daemon_stat(self->d.pid, self->d.log, "accepted") < N && mono_ms() < t0 + 10000)
+	while (daemon_stat(self->d.c.pid, self->d.log, "accepted") < N && mono_ms() < t0 + 10000)
 		;
-	ASSERT_EQ(N, daemon_stat(self->d.pid, self->d.log, "accepted"));
+	ASSERT_EQ(N, daemon_stat(self->d.c.pid, self->d.log, "accepted"));
 	for (i = 0; i < K; i++) {
 		extra_fd = connect_wait(tcp_start(self->d.port, "127.0.0.1"));
 		ASSERT_LE(0, extra_fd);
@@ -604,14 +554,14 @@ TEST_F_TIMEOUT(load, per_source_limit, 120)
 		TH_LOG("extra connection %d from 127.0.0.1 closed after %lld ms", i, mono_ms() - t0);
 		close(extra_fd);
 	}
-	EXPECT_EQ(K, daemon_stat(self->d.pid, self->d.log, "refused_limit"));
+	EXPECT_EQ(K, daemon_stat(self->d.c.pid, self->d.log, "refused_limit"));
 	EXPECT_EQ(0, echo_once(self->ctx, self->d.port, "127.0.0.2", 1));
 	for (i = 0; i < N; i++) {
 		EXPECT_EQ(-1, recv(held[i], &c, 1, MSG_DONTWAIT));
 		EXPECT_EQ(EAGAIN, errno);
 		close(held[i]);
 	}
-	EXPECT_EQ(0, daemon_stop(&self->d, 20000));
+	EXPECT_EQ(0, daemon_stop_within(&self->d, 20000));
 }
 
 /* A deterministic stream through one TLS connection; SIGTERM part way. */
@@ -628,7 +578,7 @@ TEST_F_TIMEOUT(load, sigterm_drains, 180)
 	struct pollfd p;
 	struct tc t;
 
-	ASSERT_EQ(0, daemon_start(&self->d, "drain", self->echo.port, PKI "/server.pem", extra));
+	ASSERT_EQ(0, load_daemon_start(&self->d, "drain", self->echo.port, PKI "/server.pem", extra));
 	tc_open(&t, self->ctx, self->d.port, NULL, TC_ECHO, 1);
 	tc_drive(&t, 1, 30000);
 	ASSERT_TRUE(t.st == TC_HOLD);
@@ -657,7 +607,7 @@ TEST_F_TIMEOUT(load, sigterm_drains, 180)
 			break;
 		}
 		if (!t_term && rdone >= total / 4) {
-			kill(self->d.pid, SIGTERM);
+			kill(self->d.c.pid, SIGTERM);
 			t_term = mono_ms();
 			usleep(300000);
 			/* Draining: the listener is gone. */
@@ -681,7 +631,7 @@ TEST_F_TIMEOUT(load, sigterm_drains, 180)
 	/* Our close_notify ends the connection; then the daemon exits 0. */
 	SSL_shutdown(t.ssl);
 	tc_close(&t);
-	st = daemon_stop(&self->d, 60000);
+	st = daemon_stop_within(&self->d, 60000);
 	TH_LOG("oktlsd exited %d, %lld ms after SIGTERM", st, mono_ms() - t_term);
 	EXPECT_EQ(0, st);
 	EXPECT_TRUE(file_has(self->d.log, "draining 1 connections"));
@@ -722,18 +672,18 @@ TEST_F_TIMEOUT(load, sighup_reloads_cert, 120)
 			    "openssl x509 -req -in new.csr -CA " PKI "/ca.pem -CAkey " PKI "/ca.key"
 			    " -CAcreateserial -days 2 -extfile " PKI "/san.ext -out new.crt 2>/dev/null;"
 			    "cat new.crt new.key >new.pem"));
-	ASSERT_EQ(0, daemon_start(&self->d, "reload", self->echo.port,
+	ASSERT_EQ(0, load_daemon_start(&self->d, "reload", self->echo.port,
 				  "/tmp/oktlsd-reload/cert.pem", NULL));
 	ASSERT_EQ(0, peer_cn(self->ctx, self->d.port, cn, sizeof(cn)));
 	EXPECT_STREQ("server", cn);
 	ASSERT_EQ(0, rename("/tmp/oktlsd-reload/new.pem", "/tmp/oktlsd-reload/cert.pem"));
-	kill(self->d.pid, SIGHUP);
+	kill(self->d.c.pid, SIGHUP);
 	for (i = 0; i < 100 && !file_has(self->d.log, "certificates and keys reloaded"); i++)
 		usleep(100000);
 	EXPECT_TRUE(file_has(self->d.log, "certificates and keys reloaded"));
 	ASSERT_EQ(0, peer_cn(self->ctx, self->d.port, cn, sizeof(cn)));
 	EXPECT_STREQ("reloaded", cn);
-	EXPECT_EQ(0, daemon_stop(&self->d, 20000));
+	EXPECT_EQ(0, daemon_stop_within(&self->d, 20000));
 }
 
 TEST_HARNESS_MAIN

@@ -299,13 +299,13 @@ TEST_F(rk, rx_key_update_after_other_message)
 	ASSERT_TRUE(rk_write_all(self->cfd, wire, off));
 
 	EXPECT_EQ((ssize_t)sizeof(nst),
-		  rk_recv_type(self->sfd, buf, sizeof(buf), 0, &type));
+		  recv_record_type(self->sfd, buf, sizeof(buf), 0, &type));
 	EXPECT_EQ(WIRE_TYPE_HANDSHAKE, type);
 	ASSERT_EQ(0, rk_sock_stats(self->sfd, &st));
 	EXPECT_EQ(0U, st.rx_key_updates);
 	RECV_DATA(self->sfd, "before", 6);
 	EXPECT_EQ((ssize_t)sizeof(both),
-		  rk_recv_type(self->sfd, buf, sizeof(buf), 0, &type));
+		  recv_record_type(self->sfd, buf, sizeof(buf), 0, &type));
 	EXPECT_EQ(WIRE_TYPE_HANDSHAKE, type);
 	EXPECT_EQ(0, memcmp(buf, both, sizeof(both)));
 	ASSERT_EQ(0, rk_sock_stats(self->sfd, &st));

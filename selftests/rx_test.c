@@ -164,29 +164,6 @@ static ssize_t recv_full(int fd, void *buf, size_t len, int flags)
 	return got;
 }
 
-/* recvmsg with room for one cmsg; returns the length, *type the record type. */
-static ssize_t recv_type(int fd, void *buf, size_t len, int flags, int *type)
-{
-	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm;
-	ssize_t n;
-
-	*type = -1;
-	n = recvmsg(fd, &msg, flags);
-	if (n < 0)
-		return n;
-	cm = CMSG_FIRSTHDR(&msg);
-	if (cm && cm->cmsg_level == SOL_TLS &&
-	    cm->cmsg_type == TLS_GET_RECORD_TYPE)
-		*type = *CMSG_DATA(cm);
-	return n;
-}
-
 /*
  * A data record may come with a TLS_GET_RECORD_TYPE cmsg of 23 or with
  * none (Documentation/networking/tls.rst); stock sends one.
@@ -510,16 +487,16 @@ TEST_F(rx, control_records_alone)
 	off += seal(&self->k, WIRE_TYPE_DATA, "cc", 2, 0, rec + off);
 	ASSERT_TRUE(write_all(self->cfd, rec, off));
 	usleep(50000);
-	EXPECT_EQ(2, recv_type(self->sfd, buf, sizeof(buf), 0, &type));
+	EXPECT_EQ(2, recv_record_type(self->sfd, buf, sizeof(buf), 0, &type));
 	EXPECT_TRUE(data_type(type)) TH_LOG("type %d", type);
 	EXPECT_EQ(0, memcmp(buf, "aa", 2));
-	EXPECT_EQ(2, recv_type(self->sfd, buf, sizeof(buf), 0, &type));
+	EXPECT_EQ(2, recv_record_type(self->sfd, buf, sizeof(buf), 0, &type));
 	EXPECT_EQ(WIRE_TYPE_ALERT, type);
 	EXPECT_EQ(0, memcmp(buf, alert, 2));
-	EXPECT_EQ(4, recv_type(self->sfd, buf, sizeof(buf), 0, &type));
+	EXPECT_EQ(4, recv_record_type(self->sfd, buf, sizeof(buf), 0, &type));
 	EXPECT_EQ(WIRE_TYPE_HANDSHAKE, type);
 	EXPECT_EQ(0, memcmp(buf, hs, 4));
-	EXPECT_EQ(4, recv_type(self->sfd, buf, sizeof(buf), 0, &type));
+	EXPECT_EQ(4, recv_record_type(self->sfd, buf, sizeof(buf), 0, &type));
 	EXPECT_TRUE(data_type(type)) TH_LOG("type %d", type);
 	EXPECT_EQ(0, memcmp(buf, "bbcc", 4));
 }
@@ -541,7 +518,7 @@ TEST_F(rx, control_without_cmsg_eio)
 	EXPECT_EQ(EIO, errno);
 	EXPECT_EQ(-1, read(self->sfd, buf, sizeof(buf)));
 	EXPECT_EQ(EIO, errno);
-	EXPECT_EQ(2, recv_type(self->sfd, buf, sizeof(buf), 0, &type));
+	EXPECT_EQ(2, recv_record_type(self->sfd, buf, sizeof(buf), 0, &type));
 	EXPECT_EQ(WIRE_TYPE_HANDSHAKE, type);
 	EXPECT_EQ(0, memcmp(buf, "hs", 2));
 }
@@ -567,9 +544,9 @@ TEST_F(rx, recv_peek)
 	EXPECT_EQ(0, memcmp(buf, "abcdef", 6));
 	EXPECT_EQ(6, recv(self->sfd, buf, sizeof(buf), 0));
 	EXPECT_EQ(0, memcmp(buf, "abcdef", 6));
-	EXPECT_EQ(2, recv_type(self->sfd, buf, sizeof(buf), MSG_PEEK, &type));
+	EXPECT_EQ(2, recv_record_type(self->sfd, buf, sizeof(buf), MSG_PEEK, &type));
 	EXPECT_EQ(WIRE_TYPE_ALERT, type);
-	EXPECT_EQ(2, recv_type(self->sfd, buf, sizeof(buf), 0, &type));
+	EXPECT_EQ(2, recv_record_type(self->sfd, buf, sizeof(buf), 0, &type));
 	EXPECT_EQ(WIRE_TYPE_ALERT, type);
 	EXPECT_EQ(0, memcmp(buf, "AL", 2));
 }
@@ -694,7 +671,7 @@ TEST_F(rx, splice_to_pipe)
 	usleep(50000);
 	EXPECT_EQ(-1, splice(self->sfd, NULL, p[1], NULL, 100, 0));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(2, recv_type(self->sfd, out, sizeof(out), 0, &type));
+	EXPECT_EQ(2, recv_record_type(self->sfd, out, sizeof(out), 0, &type));
 	EXPECT_EQ(WIRE_TYPE_ALERT, type);
 	close(p[0]);
 	close(p[1]);
@@ -802,7 +779,7 @@ TEST_F(rx, tls13_padding_removed)
 		EXPECT_EQ(0, memcmp(buf, "padded", 6));
 		put_record(_metadata, self->cfd, &self->k, WIRE_TYPE_ALERT,
 			   "AL", 2, pads[i]);
-		EXPECT_EQ(2, recv_type(self->sfd, buf, sizeof(buf), 0, &type));
+		EXPECT_EQ(2, recv_record_type(self->sfd, buf, sizeof(buf), 0, &type));
 		EXPECT_EQ(WIRE_TYPE_ALERT, type);
 	}
 	/* Padding up to the 2^14 + 1 inner plaintext limit is allowed. */
@@ -880,7 +857,7 @@ TEST_F(rx, expect_no_pad_option)
 	put_record(_metadata, self->cfd, &self->k, WIRE_TYPE_ALERT, "AL", 2, 7);
 	EXPECT_EQ(14, recv_full(self->sfd, buf, 14, 0));
 	EXPECT_EQ(0, memcmp(buf, "unpaddedpadded", 14));
-	EXPECT_EQ(2, recv_type(self->sfd, buf, sizeof(buf), 0, &type));
+	EXPECT_EQ(2, recv_record_type(self->sfd, buf, sizeof(buf), 0, &type));
 	EXPECT_EQ(WIRE_TYPE_ALERT, type);
 	EXPECT_EQ(0, memcmp(buf, "AL", 2));
 }
@@ -1375,11 +1352,11 @@ TEST_F_TIMEOUT(rx, mutated_records_fail_cleanly, 120)
 		ASSERT_EQ(0, shutdown(c, SHUT_WR));
 
 		if (good) {
-			r = recv_type(s, buf, sizeof(buf), 0, &type);
+			r = recv_record_type(s, buf, sizeof(buf), 0, &type);
 			EXPECT_EQ((ssize_t)good, r) TH_LOG("%d: %s", i, names[kind]);
 			EXPECT_TRUE(data_type(type)) TH_LOG("type %d", type);
 		}
-		r = recv_type(s, buf, sizeof(buf), 0, &type);
+		r = recv_record_type(s, buf, sizeof(buf), 0, &type);
 		e = errno;
 		if (r == 0 && !complete && test_ulp_is_stock()) {
 			counts[kind][1]++;

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/sockios.h>
+#include <linux/tls.h>
 
 #include "lib/net.h"
 
@@ -188,4 +189,26 @@ long long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+ssize_t recv_record_type(int fd, void *buf, size_t len, int flags, int *type)
+{
+	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	*type = -1;
+	n = recvmsg(fd, &msg, flags);
+	if (n < 0)
+		return n;
+	cm = CMSG_FIRSTHDR(&msg);
+	if (cm && cm->cmsg_level == SOL_TLS &&
+	    cm->cmsg_type == TLS_GET_RECORD_TYPE)
+		*type = *CMSG_DATA(cm);
+	return n;
 }

@@ -59,4 +59,10 @@ int inq_bytes(int fd);
 /* Monotonic clock in milliseconds. */
 long long now_ms(void);
 
+/*
+ * recvmsg with room for one cmsg: the length read (or -1), and in *type
+ * the TLS_GET_RECORD_TYPE it carried, or -1 for none.
+ */
+ssize_t recv_record_type(int fd, void *buf, size_t len, int flags, int *type);
+
 #endif

@@ -22,10 +22,9 @@
 
 #define PUMP_CHUNK	65536
 
-/* Sign a throwaway certificate for a fresh key into the server context. */
-static int use_new_cert(SSL_CTX *ctx)
+int pair_use_new_cert(SSL_CTX *ctx, bool ecdsa)
 {
-	EVP_PKEY *key = EVP_EC_gen("P-256");
+	EVP_PKEY *key = ecdsa ? EVP_EC_gen("P-256") : EVP_RSA_gen(2048);
 	X509 *x = X509_new();
 	int ok = 0;
 
@@ -57,7 +56,7 @@ SSL_CTX *pair_ctx13(bool server, const char *suite)
 	if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
 	    SSL_CTX_set_ciphersuites(ctx, suite) != 1 ||
-	    (server && use_new_cert(ctx))) {
+	    (server && pair_use_new_cert(ctx, true))) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}

@@ -22,6 +22,12 @@
  */
 SSL_CTX *pair_ctx13(bool server, const char *suite);
 
+/*
+ * Sign a throwaway self-signed certificate (CN localhost, one hour) for a
+ * fresh P-256 or RSA-2048 key into a server context: 0 or -1.
+ */
+int pair_use_new_cert(SSL_CTX *ctx, bool ecdsa);
+
 /* The handshake of srv and cli, each on its own blocking socket: 0 or -1. */
 int pair_handshake(SSL *srv, SSL *cli);
 

@@ -107,28 +107,6 @@ int rk_pair(int *plain, int *tls, int ms)
 	return ulp_attach(*tls, test_ulp());
 }
 
-ssize_t rk_recv_type(int fd, void *buf, size_t len, int flags, int *type)
-{
-	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm;
-	ssize_t n;
-
-	*type = -1;
-	n = recvmsg(fd, &msg, flags);
-	if (n < 0)
-		return n;
-	cm = CMSG_FIRSTHDR(&msg);
-	if (cm && cm->cmsg_level == SOL_TLS &&
-	    cm->cmsg_type == TLS_GET_RECORD_TYPE)
-		*type = *CMSG_DATA(cm);
-	return n;
-}
-
 /* Say why into why[RK_WHY_SIZE]; returns -1 for the caller to return. */
 __attribute__((format(printf, 2, 3)))
 static int fail(char *why, const char *fmt, ...)
@@ -156,7 +134,7 @@ int rk_recv_data(int fd, const void *want, size_t len, char *why)
 	if (!buf)
 		return fail(why, "out of memory");
 	while (got < len && !ret) {
-		n = rk_recv_type(fd, buf + got, room - got, 0, &type);
+		n = recv_record_type(fd, buf + got, room - got, 0, &type);
 		if (n <= 0)
 			ret = fail(why, "%zu of %zu bytes read, then %s", got,
 				   len, strerr_or_eof(n));
@@ -181,7 +159,7 @@ int rk_recv_key_update(int fd, int req, char *why)
 	int type;
 
 	rk_key_update_msg(msg, req);
-	n = rk_recv_type(fd, buf, sizeof(buf), 0, &type);
+	n = recv_record_type(fd, buf, sizeof(buf), 0, &type);
 	if (n < 0)
 		return fail(why, "KeyUpdate: %s", strerror(errno));
 	if (n != RK_KEY_UPDATE_LEN || type != WIRE_TYPE_HANDSHAKE ||
@@ -224,7 +202,7 @@ int rk_check_key_expired(int fd, char *why)
 			err = read_errno(recv(fd, buf, sizeof(buf), MSG_PEEK));
 			break;
 		case 3:
-			err = read_errno(rk_recv_type(fd, buf, sizeof(buf), 0,
+			err = read_errno(recv_record_type(fd, buf, sizeof(buf), 0,
 						      &type));
 			break;
 		case 4:

@@ -55,9 +55,6 @@ bool rk_writer_join(struct rk_writer *w);
  */
 int rk_pair(int *plain, int *tls, int ms);
 
-/* recvmsg with room for one cmsg; *type the TLS record type or -1. */
-ssize_t rk_recv_type(int fd, void *buf, size_t len, int flags, int *type);
-
 /*
  * The checks below return 0, or -1 with what went wrong in
  * why[RK_WHY_SIZE].

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The daemon under test for the interop tests (oktlsd_test, oktlsd_auth_test):
- * one oktlsd per test on a free loopback port, its stderr in LOGDIR/<tag>.log,
+ * The daemon under test for the oktlsd suites: one oktlsd per test on a free
+ * loopback port, its stderr in LOGDIR/<tag>.log,
  * and the checks every such test starts with. Include after
  * kselftest_harness.h, lib/net.h and oktlsd/common.h.
  */
@@ -13,7 +13,7 @@
 #define LOGDIR "/tmp/oktlsd-logs"
 
 /* A NULL-terminated argv from the arguments (a static vector: use at once). */
-static char *const *argvec(const char *first, ...)
+static inline char *const *argvec(const char *first, ...)
 {
 	static char *v[48];
 	va_list ap;
@@ -28,7 +28,7 @@ static char *const *argvec(const char *first, ...)
 	return v;
 }
 
-static bool have_prog(const char *name)
+static inline bool have_prog(const char *name)
 {
 	return !system(name);
 }
@@ -40,7 +40,7 @@ struct daemon {
 };
 
 /* oktlsd --listen 127.0.0.1:<free> --workers 2 extra...; 0 once it listens. */
-static int daemon_start(struct daemon *d, const char *tag, char *const *extra)
+static inline int daemon_start(struct daemon *d, const char *tag, char *const *extra)
 {
 	char *argv[48], lport[32];
 	int n = 0, i;
@@ -62,16 +62,22 @@ static int daemon_start(struct daemon *d, const char *tag, char *const *extra)
 	return wait_listen(d->port, 10000);
 }
 
-/* SIGTERM: the daemon must drain and exit 0. */
-static int daemon_stop(struct daemon *d)
+/* SIGTERM, then the exit status within ms (-1: killed after ms). */
+static inline int daemon_stop_within(struct daemon *d, int ms)
 {
 	if (d->c.pid <= 0)
 		return -1;
 	kill(d->c.pid, SIGTERM);
-	return reap(&d->c, 40000);
+	return reap(&d->c, ms);
 }
 
-static void setup_common(struct __test_metadata *_metadata)
+/* SIGTERM: the daemon must drain and exit 0. */
+static inline int daemon_stop(struct daemon *d)
+{
+	return daemon_stop_within(d, 40000);
+}
+
+static inline void setup_common(struct __test_metadata *_metadata)
 {
 	if (!have_prog("oktlsd --version >/dev/null 2>&1"))
 		SKIP(return, "oktlsd is not installed");
