@@ -123,22 +123,29 @@ static int echo_once(SSL_CTX *ctx, int port, const char *src, int id)
  * 1000 TLS connections open at the same time: every handshake completes
  * and every connection echoes its own message while all are open.
  */
-TEST_F_TIMEOUT(load, load_1000_concurrent, 300)
+TEST_F_TIMEOUT(load, load_1000_concurrent, 900)
 {
-	static const char *const extra[] = {
-		"--max-conns", "2000", "--max-per-source", "2000",
-		"--handshake-timeout", "120", NULL,
-	};
 	enum { N = 1000 };
 	struct tc *t = calloc(N, sizeof(*t));
+	char hs_timeout[16];
+	const char *const extra[] = {
+		"--max-conns", "2000", "--max-per-source", "2000",
+		"--handshake-timeout", hs_timeout, NULL,
+	};
 	long long t0, ms;
 	int i, held = 0, fds;
 
+	/*
+	 * The last of the 1000 handshakes waits for all before it: 100 s on
+	 * a Debian guest, 370 on the debug kernel beside three other guests.
+	 * The handshake timeout itself is abuse_no_leaks's business.
+	 */
+	snprintf(hs_timeout, sizeof(hs_timeout), "%d", 600 * timeout_scale());
 	ASSERT_EQ(0, load_daemon_start(&self->d, "1000", self->echo.port, PKI "/server.pem", extra));
 	t0 = mono_ms();
 	for (i = 0; i < N; i++)
 		ASSERT_EQ(0, tc_open(&t[i], self->ctx, self->d.port, NULL, TC_ECHO, i));
-	EXPECT_EQ(0, tc_drive(t, N, 240000));
+	EXPECT_EQ(0, tc_drive(t, N, 720000 * timeout_scale()));
 	ms = mono_ms() - t0;
 	for (i = 0; i < N; i++) {
 		held += t[i].st == TC_HOLD;

@@ -252,7 +252,7 @@ static void expect_followed(struct __test_metadata *_metadata, FIXTURE_DATA(reke
 	EXPECT_LE(auto_min, p->ku_seen);
 
 	/* oktlsd's account of the kernel's work, logged when the connection ended. */
-	EXPECT_TRUE(log_wait(log, "the kernel followed ", 20000 * tp_scale()));
+	EXPECT_TRUE(log_wait(log, "the kernel followed ", 20000 * timeout_scale()));
 	f = fopen(log, "r");
 	while (f && fgets(line, sizeof(line), f)) {
 		char *q = strstr(line, "the kernel followed ");
@@ -304,7 +304,7 @@ static void expect_bare(struct __test_metadata *_metadata, FIXTURE_DATA(rekey) *
 	EXPECT_EQ(0, memcmp(sum, p->rsum, 32));
 	show_sums("plain to peer, cut", sum, p->rsum, p->rdone);
 
-	EXPECT_TRUE(log_wait(self->d.log, BARE_LOGGED, 10000 * tp_scale()));
+	EXPECT_TRUE(log_wait(self->d.log, BARE_LOGGED, 10000 * timeout_scale()));
 	EXPECT_EQ(0, daemon_stop(&self->d));
 	log_show(self->d.log, BARE_LOGGED);
 	log_show(self->d.log, " stats: ");
@@ -323,7 +323,7 @@ static void transfer(struct __test_metadata *_metadata, FIXTURE_DATA(rekey) *sel
 		     const FIXTURE_VARIANT(rekey) *variant, bool server, int fd,
 		     struct plainpeer *c)
 {
-	long long t0 = mono_ms(), scale = tp_scale();
+	long long t0 = mono_ms(), scale = timeout_scale();
 	long long deadline = t0 + (30000 + (self->bytes >> 20) * 2000) * scale;
 	long long dcpu = proc_cpu_ms(self->d.c.pid);
 	/* Bare: a quiet plain end, unless OKTLSD_TEST_BARE_BULK (see the top). */
@@ -427,7 +427,7 @@ TEST_F_TIMEOUT(rekey, client_mode, 270)
 	/* oktlsd connects to us once the plain end has connected to it. */
 	c.fd = tcp_connect_port(self->d.port);
 	ASSERT_LE(0, c.fd);
-	fd = accept_ms(self->lfd, 30000 * tp_scale());
+	fd = accept_ms(self->lfd, 30000 * timeout_scale());
 	ASSERT_LE(0, fd);
 	transfer(_metadata, self, variant, true, fd, &c);
 }

@@ -223,6 +223,19 @@ static inline int spawn(struct child *c, char *const argv[], bool pipes,
 	return 0;
 }
 
+/*
+ * OKTLS_TIMEOUT_SCALE: the debug kernel's factor for the harness's alarms
+ * (qemu/timescale.c); the tests' own waits and the daemon's timeouts
+ * stretch with them.
+ */
+static inline int timeout_scale(void)
+{
+	const char *env = getenv("OKTLS_TIMEOUT_SCALE");
+	int n = env ? atoi(env) : 1;
+
+	return n >= 1 && n <= 100 ? n : 1;
+}
+
 /* Exit status of the child within ms, or -1 (then it is killed). */
 static inline int reap(struct child *c, int ms)
 {

@@ -53,18 +53,6 @@ static inline long long tp_thread_cpu_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-/*
- * OKTLS_TIMEOUT_SCALE: the debug kernel's factor for the harness's alarms
- * (qemu/timescale.c); the waits here stretch with them.
- */
-static inline int tp_scale(void)
-{
-	const char *env = getenv("OKTLS_TIMEOUT_SCALE");
-	int n = env ? atoi(env) : 1;
-
-	return n >= 1 && n <= 100 ? n : 1;
-}
-
 /* Whether nothing moved for TP_STALL_MS; *seen and *last are the caller's. */
 static inline bool tp_stalled(unsigned long long *seen, long long *last)
 {
@@ -74,7 +62,7 @@ static inline bool tp_stalled(unsigned long long *seen, long long *last)
 		*seen = now;
 		*last = mono_ms();
 	}
-	return mono_ms() - *last > (long long)TP_STALL_MS * tp_scale();
+	return mono_ms() - *last > (long long)TP_STALL_MS * timeout_scale();
 }
 
 /*
