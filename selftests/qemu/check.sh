@@ -229,8 +229,8 @@ for kver in "${kvers[@]}"; do
 	start_kernel "$kver" && start_guest "$kver" "$kver"
 done
 # The debug kernel runs every selftest, in two guests side by side once it
-# is built (the Debian guests are half done by then), about 25 minutes
-# each: the first the tests with in-process peers, which drive the module's
+# is built (the Debian guests are half done by then), about 35 minutes
+# each there: the first the tests with in-process peers, which drive the module's
 # state machines hardest (attach and lifetime, key updates, allocation
 # failures, races, random calls, the receive and transmit matrices); the
 # second all the others, the interop suites (oktlsd, OpenSSL kTLS, nginx).
