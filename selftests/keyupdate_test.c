@@ -594,7 +594,7 @@ TEST_F_TIMEOUT(ku, bulk_both_ways, 240)
 {
 	/* A quarter on the debug kernel (KASAN, lockdep; kmemleak marks it). */
 	uint64_t len = (uint64_t)variant->bulk_mib <<
-		       (access("/sys/kernel/debug/kmemleak", F_OK) ? 20 : 18);
+		       (debug_kernel() ? 18 : 20);
 	uint64_t limit = 64, zero = 0;
 	struct pair_side tx = { .fd = self->ofd, .seed = TO_PEER, .len = len };
 	struct pair_side rx = { .fd = self->ofd, .seed = TO_OKTLS, .len = len };

@@ -1530,8 +1530,8 @@ TEST_F_TIMEOUT(lifetime, cycles_no_slab_growth, 300)
 	socklen_t salen = sizeof(ss);
 	long before = 0, after;
 	long long t0 = now_ms();
-	size_t cycles = access("/sys/kernel/debug/kmemleak", F_OK) ?
-			LIFETIME_CYCLES : LIFETIME_CYCLES_DEBUG;
+	size_t cycles = debug_kernel() ?
+			LIFETIME_CYCLES_DEBUG : LIFETIME_CYCLES;
 	int c, s;
 
 	ASSERT_EQ(0, getsockname(self->lfd, (struct sockaddr *)&ss, &salen));

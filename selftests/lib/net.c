@@ -191,6 +191,11 @@ long long now_ms(void)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+bool debug_kernel(void)
+{
+	return !access("/sys/kernel/debug/kmemleak", F_OK);
+}
+
 ssize_t recv_record_type(int fd, void *buf, size_t len, int flags, int *type)
 {
 	char cbuf[CMSG_SPACE(sizeof(unsigned char))];

@@ -59,6 +59,9 @@ int inq_bytes(int fd);
 /* Monotonic clock in milliseconds. */
 long long now_ms(void);
 
+/* Whether this is the debug kernel (kmemleak's, with KASAN and lockdep). */
+bool debug_kernel(void);
+
 /*
  * recvmsg with room for one cmsg: the length read (or -1), and in *type
  * the TLS_GET_RECORD_TYPE it carried, or -1 for none.
