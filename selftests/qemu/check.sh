@@ -25,14 +25,19 @@ total_pass=0
 total_fail=0
 total_skip=0
 failures=()
+failure_why=()
 
 pass() { total_pass=$((total_pass + 1)); k_pass=$((k_pass + 1)); }
 skip() { total_skip=$((total_skip + 1)); k_skip=$((k_skip + 1)); }
+# fail WHAT [WHY]: WHY is the failed test's own output, shown with it here
+# and, shortened, again in the summary at the end.
 fail() {
 	total_fail=$((total_fail + 1))
 	k_fail=$((k_fail + 1))
 	failures+=("$1")
+	failure_why+=("${2:-}")
 	echo "not ok  $1"
+	[ -z "${2:-}" ] || printf '%s' "$2" | tail -n 60 | sed 's/^/        # /'
 }
 
 # gate NAME LOG: passes when LOG has no diagnostics; prints them otherwise.
@@ -64,16 +69,22 @@ build_module() {
 
 # Count one kernel's TAP log: every "ok"/"not ok" line is a test; a binary
 # that exited non-zero without a failed test line counts as one failure.
+# A test's "# " lines since its "#  RUN" go with its failure.
 count_tap() {
-	local kver=$1 tap=$2 line name rc secs
+	local kver=$1 tap=$2 line name rc secs diag=
 	times=
 	while IFS= read -r line; do
 		line=${line%$'\r'}
 		case $line in
 		"ok "*"# SKIP"*) skip; echo "skip    ${line#ok }" ;;
 		"ok "*) pass ;;
-		"not ok "*) fail "$kver: $cur: ${line#not ok }" ;;
-		"# OKTLS-TEST-BEGIN "*) cur=${line#\# OKTLS-TEST-BEGIN }; cur_fail=$k_fail ;;
+		"not ok "*) fail "$kver: $cur: ${line#not ok }" "$diag" ;;
+		"#  RUN "*) diag= ;;
+		"# OKTLS-TEST-BEGIN "*)
+			cur=${line#\# OKTLS-TEST-BEGIN }
+			cur_fail=$k_fail
+			diag=
+			;;
 		"# OKTLS-TEST-END "*)
 			rc=${line##*rc=}
 			name=${line#\# OKTLS-TEST-END }
@@ -83,10 +94,11 @@ count_tap() {
 				times+="${times:+, }$name ${secs%% *}s" ;;
 			esac
 			if [ "$rc" != 0 ] && [ "$rc" != 4 ] && [ "$k_fail" = "$cur_fail" ]; then
-				fail "$kver: $name exited with status $rc"
+				fail "$kver: $name exited with status $rc" "$diag"
 			fi
 			;;
 		"# module "*" not available"|"OKTLS-RIG-ERROR"*) echo "        ${line#\# }" ;;
+		"# "*) diag+="${line#\# }"$'\n' ;;
 		esac
 	done <"$tap"
 }
@@ -303,7 +315,18 @@ echo "kernels: ${kvers[*]}"
 echo "time: $(($(date +%s) - start)) s"
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "failed:"
-	printf '  %s\n' "${failures[@]}"
+	# Only the end of this output may be kept (CI): each failure with the
+	# assertions that failed, or else its last lines.
+	for i in "${!failures[@]}"; do
+		echo "  ${failures[i]}"
+		why=${failure_why[i]}
+		[ -n "$why" ] || continue
+		if grep -qE 'Expected|terminated|timed out' <<<"$why"; then
+			grep -E 'Expected|terminated|timed out' <<<"$why" | head -n 8
+		else
+			tail -n 8 <<<"$why"
+		fi | cut -c1-200 | sed 's/^/      # /'
+	done
 fi
 echo "$total_skip skipped"
 echo "$total_pass passed, $total_fail failed"
