@@ -84,6 +84,7 @@ struct oktls_secret {
  * @aad: additional data of the record being sealed
  * @aead_iv: crypto API IV of the record being sealed
  * @type_byte: TLS 1.3 inner content type, when sealing from user pages
+ * @notified: the close_notify alert is sealed (OKTLS_CLOSE_NOTIFY)
  */
 struct oktls_tx {
 	struct oktls_keys *keys;
@@ -99,6 +100,7 @@ struct oktls_tx {
 	u8 aad[OKTLS_MAX_AAD_SIZE];
 	u8 aead_iv[OKTLS_AEAD_IV_SIZE];
 	u8 type_byte;
+	bool notified;
 };
 
 /* A record's header and explicit nonce: what the cipher needs first. */
@@ -205,10 +207,12 @@ struct oktls_rx {
  *	senders never interleave; taken before the socket lock
  * @tx_work: pushes a sealed record when TCP frees send space
  * @tx_pending: @tx holds a sealed record TCP has not taken whole
+ * @tx_shut: shutdown(SHUT_WR) was called: sends fail with EPIPE, and the
+ *	FIN goes once TCP has every record before it
  * @tx_update_requested: the peer's KeyUpdate asked for ours (update_requested)
  * @tx_zerocopy_ro: TLS_TX_ZEROCOPY_RO as set by the application
  * @rx_no_pad: TLS_RX_EXPECT_NO_PAD as set by the application
- * @close_notify: OKTLS_CLOSE_NOTIFY: close sends a close_notify alert
+ * @close_notify: OKTLS_CLOSE_NOTIFY: close or shutdown sends close_notify
  * @info_version: TLS version of the first keys set, for sock_diag
  * @info_cipher: their cipher type, likewise
  * @stats: this socket's counters; written under the socket lock, read
@@ -228,6 +232,7 @@ struct oktls_ctx {
 	struct mutex tx_lock; /* senders, then the socket lock */
 	struct work_struct tx_work;
 	bool tx_pending;
+	bool tx_shut;
 	bool tx_update_requested;
 	bool tx_zerocopy_ro;
 	bool rx_no_pad;
@@ -346,6 +351,7 @@ int oktls_tx_set_rekey_records(struct oktls_ctx *ctx, u64 records);
 bool oktls_tx_release(struct sock *sk, struct oktls_ctx *ctx);
 int oktls_tx_sendmsg(struct sock *sk, struct msghdr *msg, size_t size);
 void oktls_tx_splice_eof(struct socket *sock);
+int oktls_tx_shutdown(struct socket *sock, int how);
 void oktls_tx_build_proto(struct proto *p);
 
 /* rx.c */

@@ -8,7 +8,7 @@
  * MSG_MORE) and one sealed record TCP has not taken whole (a non-blocking
  * or interrupted send). The sealed record is counted as sent to the
  * application; it is pushed on the next send, when TCP frees send space,
- * or at close.
+ * or at close, and shutdown(SHUT_WR)'s FIN waits for it.
  */
 #include <crypto/aead.h>
 #include <linux/highmem.h>
@@ -460,6 +460,89 @@ static int seal_open(struct sock *sk, struct oktls_ctx *ctx, int flags)
 	return seal_and_push(sk, ctx, flags);
 }
 
+/*
+ * Push the sealed record without waiting. At close (@grow) a full send
+ * buffer grows by what is left: close must not lose bytes send() reported
+ * as taken, and TCP itself keeps all data it accepted and sends it after
+ * close.
+ */
+static void push_now(struct sock *sk, struct oktls_ctx *ctx, bool grow)
+{
+	struct oktls_tx *tx = ctx->tx;
+	int room;
+
+	if (push_sealed(sk, ctx, MSG_DONTWAIT) != -EAGAIN || !grow)
+		return;
+	room = sk->sk_wmem_queued + 2 * tx->sealed.wire_len;
+	WRITE_ONCE(sk->sk_sndbuf, max_t(int, sk->sk_sndbuf, room));
+	push_sealed(sk, ctx, MSG_DONTWAIT);
+}
+
+/* Seal the open record and push it; false if anything is left. */
+static bool flush_open(struct sock *sk, struct oktls_ctx *ctx, bool grow)
+{
+	struct oktls_tx *tx = ctx->tx;
+
+	push_now(sk, ctx, grow);
+	if (tx->sealed.nr_frags)
+		return false;
+	if (!tx->open.plain_len)
+		return true;
+	if (tx->err || rec_seal(sk, tx, NULL))
+		return false;
+	push_now(sk, ctx, grow);
+	return !tx->sealed.nr_frags;
+}
+
+/* RFC 8446 6.1 and RFC 5246 7.2.1: warning(1), close_notify(0). */
+static bool send_close_notify(struct sock *sk, struct oktls_ctx *ctx,
+			      bool grow)
+{
+	static const u8 alert[2] = { 1, 0 };
+	struct oktls_tx *tx = ctx->tx;
+	struct kvec kv = { .iov_base = (void *)alert, .iov_len = sizeof(alert) };
+	struct iov_iter from;
+
+	if (tx->open.nr_frags)
+		rec_release(sk, &tx->open);
+	iov_iter_kvec(&from, ITER_SOURCE, &kv, 1, sizeof(alert));
+	if (rec_open(sk, tx, OKTLS_TYPE_ALERT) ||
+	    rec_fill(sk, &tx->open, &from, sizeof(alert)) != sizeof(alert))
+		return false;
+	tx->notified = true;
+	return flush_open(sk, ctx, grow);
+}
+
+/*
+ * Push everything the application sent, then (OKTLS_CLOSE_NOTIFY) the
+ * close_notify alert, once; false if anything is left.
+ */
+static bool tx_flush(struct sock *sk, struct oktls_ctx *ctx, bool grow)
+{
+	if (!flush_open(sk, ctx, grow))
+		return false;
+	if (!ctx->close_notify || ctx->tx->err || ctx->tx->notified)
+		return true;
+	return send_close_notify(sk, ctx, grow);
+}
+
+/*
+ * After shutdown(SHUT_WR): the FIN, once TCP has every record sent before
+ * it. What TCP cannot take yet goes when it frees space (tx_work), and
+ * the FIN then; a broken stream gets its FIN at once. Socket locked,
+ * tx_lock held.
+ */
+static void tx_send_fin(struct sock *sk, struct oktls_ctx *ctx)
+{
+	if (!ctx->tx_shut || (sk->sk_shutdown & SEND_SHUTDOWN))
+		return;
+	if (!ctx->tx->err && !tx_flush(sk, ctx, false))
+		return;
+	WRITE_ONCE(sk->sk_shutdown, sk->sk_shutdown | SEND_SHUTDOWN);
+	ctx->sk_proto->shutdown(sk, SEND_SHUTDOWN);
+	sk->sk_state_change(sk);
+}
+
 static int parse_cmsg(struct msghdr *msg, u8 *type)
 {
 	struct cmsghdr *cmsg;
@@ -502,6 +585,9 @@ static int sendmsg_locked(struct sock *sk, struct oktls_ctx *ctx,
 	}
 	if (tx->err)
 		return tx->err;
+	/* A reset's error comes first, as from TCP (which also shuts). */
+	if (!sk->sk_err && (ctx->tx_shut || (sk->sk_shutdown & SEND_SHUTDOWN)))
+		return -EPIPE;
 	err = push_sealed(sk, ctx, flags);
 	if (err)
 		return err;
@@ -525,6 +611,11 @@ static int sendmsg_locked(struct sock *sk, struct oktls_ctx *ctx,
 		}
 		if (tx->err) {
 			err = tx->err;
+			break;
+		}
+		/* shutdown() while this send slept: it ends at a record. */
+		if (ctx->tx_shut) {
+			err = -EPIPE;
 			break;
 		}
 		if (tx_update_due(ctx)) {
@@ -634,6 +725,7 @@ int oktls_tx_sendmsg(struct sock *sk, struct msghdr *msg, size_t size)
 		return ret;
 	lock_sock(sk);
 	ret = sendmsg_locked(sk, ctx, msg);
+	tx_send_fin(sk, ctx);
 	release_sock(sk);
 	mutex_unlock(&ctx->tx_lock);
 	if (ret < 0)
@@ -658,11 +750,15 @@ void oktls_tx_splice_eof(struct socket *sock)
 	if (!tx->err && !push_sealed(sk, ctx, MSG_DONTWAIT) &&
 	    tx->open.plain_len)
 		seal_open(sk, ctx, MSG_DONTWAIT);
+	tx_send_fin(sk, ctx);
 	release_sock(sk);
 	mutex_unlock(&ctx->tx_lock);
 }
 
-/* TCP freed send space: push a sealed record it could not take before. */
+/*
+ * TCP freed send space: push a sealed record it could not take before,
+ * then a KeyUpdate owed, or the FIN shutdown() left waiting.
+ */
 static void tx_work(struct work_struct *work)
 {
 	struct oktls_ctx *ctx = container_of(work, struct oktls_ctx, tx_work);
@@ -672,8 +768,57 @@ static void tx_work(struct work_struct *work)
 	lock_sock(sk);
 	if (ctx->tx && !push_sealed(sk, ctx, MSG_DONTWAIT) && tx_update_due(ctx))
 		tx_key_update(sk, ctx, MSG_DONTWAIT);
+	if (ctx->tx)
+		tx_send_fin(sk, ctx);
 	release_sock(sk);
 	mutex_unlock(&ctx->tx_lock);
+}
+
+/**
+ * oktls_tx_shutdown() - proto_ops->shutdown once TLS_TX is set
+ * @sock: the socket
+ * @how: SHUT_RD, SHUT_WR or SHUT_RDWR
+ *
+ * TCP's shutdown queues its FIN behind the bytes TCP holds, but a record
+ * sealed and counted as sent may still be partly here, and plaintext held
+ * for MSG_MORE is not sealed yet: a FIN before them would cut the stream
+ * mid-record. So sends end now (EPIPE) and the FIN follows the last
+ * record, at once if TCP takes it, else when TCP frees space. Like TCP's,
+ * this never waits: a sender that holds tx_lock (asleep for space) sends
+ * the FIN when its send ends, at the next record boundary.
+ *
+ * Return: 0, or TCP's errno (-EINVAL, -ENOTCONN).
+ */
+int oktls_tx_shutdown(struct socket *sock, int how)
+{
+	struct sock *sk = sock->sk;
+	struct oktls_ctx *ctx = oktls_ctx(sk);
+	const struct proto_ops *base = ctx->sk_ops;
+	bool hold, fin_waits;
+
+	if (how != SHUT_WR && how != SHUT_RDWR)
+		return base->shutdown(sock, how);
+	lock_sock(sk);
+	fin_waits = ctx->tx_shut && !(sk->sk_shutdown & SEND_SHUTDOWN);
+	hold = !ctx->tx_shut && !(sk->sk_shutdown & SEND_SHUTDOWN) &&
+	       ((1 << sk->sk_state) & (TCPF_ESTABLISHED | TCPF_CLOSE_WAIT));
+	if (hold)
+		ctx->tx_shut = true;
+	release_sock(sk);
+	/* Nothing to hold back: TCP's own shutdown, errors included. */
+	if (!hold && !fin_waits)
+		return base->shutdown(sock, how);
+
+	if (hold && mutex_trylock(&ctx->tx_lock)) {
+		lock_sock(sk);
+		tx_send_fin(sk, ctx);
+		release_sock(sk);
+		mutex_unlock(&ctx->tx_lock);
+	} else if (hold) {
+		/* The holder may be tx_work, already past its check. */
+		schedule_work(&ctx->tx_work);
+	}
+	return how == SHUT_RDWR ? base->shutdown(sock, SHUT_RD) : 0;
 }
 
 /**
@@ -813,69 +958,6 @@ int oktls_tx_set_rekey_records(struct oktls_ctx *ctx, u64 records)
 	return 0;
 }
 
-/*
- * Close must not lose bytes send() reported as taken. If TCP's send buffer
- * is full, it grows by what is left: TCP itself keeps all data it accepted
- * and sends it after close.
- */
-static void push_at_close(struct sock *sk, struct oktls_ctx *ctx)
-{
-	struct oktls_tx *tx = ctx->tx;
-	int room;
-
-	if (push_sealed(sk, ctx, MSG_DONTWAIT) != -EAGAIN)
-		return;
-	room = sk->sk_wmem_queued + 2 * tx->sealed.wire_len;
-	WRITE_ONCE(sk->sk_sndbuf, max_t(int, sk->sk_sndbuf, room));
-	push_sealed(sk, ctx, MSG_DONTWAIT);
-}
-
-/* Seal the open record and push it; false if anything is left. */
-static bool flush_open(struct sock *sk, struct oktls_ctx *ctx)
-{
-	struct oktls_tx *tx = ctx->tx;
-
-	push_at_close(sk, ctx);
-	if (tx->sealed.nr_frags)
-		return false;
-	if (!tx->open.plain_len)
-		return true;
-	if (tx->err || rec_seal(sk, tx, NULL))
-		return false;
-	push_at_close(sk, ctx);
-	return !tx->sealed.nr_frags;
-}
-
-/* RFC 8446 6.1 and RFC 5246 7.2.1: warning(1), close_notify(0). */
-static bool send_close_notify(struct sock *sk, struct oktls_ctx *ctx)
-{
-	static const u8 alert[2] = { 1, 0 };
-	struct oktls_tx *tx = ctx->tx;
-	struct kvec kv = { .iov_base = (void *)alert, .iov_len = sizeof(alert) };
-	struct iov_iter from;
-
-	if (tx->open.nr_frags)
-		rec_release(sk, &tx->open);
-	iov_iter_kvec(&from, ITER_SOURCE, &kv, 1, sizeof(alert));
-	if (rec_open(sk, tx, OKTLS_TYPE_ALERT) ||
-	    rec_fill(sk, &tx->open, &from, sizeof(alert)) != sizeof(alert))
-		return false;
-	return flush_open(sk, ctx);
-}
-
-/*
- * Push everything the application sent, then (OKTLS_CLOSE_NOTIFY) the
- * close_notify alert; false if anything is left.
- */
-static bool tx_flush(struct sock *sk, struct oktls_ctx *ctx)
-{
-	if (!flush_open(sk, ctx))
-		return false;
-	if (!ctx->close_notify || ctx->tx->err)
-		return true;
-	return send_close_notify(sk, ctx);
-}
-
 /**
  * oktls_tx_release() - flush and free transmit state at close
  * @sk: the socket, locked
@@ -891,7 +973,11 @@ bool oktls_tx_release(struct sock *sk, struct oktls_ctx *ctx)
 
 	if (!tx)
 		return true;
-	flushed = tx_flush(sk, ctx);
+	/* After the FIN, nothing: shutdown flushed before sending it. */
+	if (sk->sk_shutdown & SEND_SHUTDOWN)
+		flushed = !tx->open.plain_len && !tx->sealed.nr_frags;
+	else
+		flushed = tx_flush(sk, ctx, true);
 	rec_release(sk, &tx->open);
 	rec_release(sk, &tx->sealed);
 	oktls_secret_destroy(tx->secret);

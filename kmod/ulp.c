@@ -23,8 +23,11 @@ enum {
 };
 
 static struct proto protos[OKTLS_NUM_FAMILIES][OKTLS_CONF_NUM][OKTLS_CONF_NUM];
-/* Receive needs the socket layer too: poll readiness is per record. */
-static struct proto_ops rx_ops[OKTLS_NUM_FAMILIES];
+/*
+ * The socket layer too, by whether oktls transmits, then receives: poll
+ * readiness is per record, and shutdown's FIN must follow whole records.
+ */
+static struct proto_ops sock_ops[OKTLS_NUM_FAMILIES][2][2];
 
 /*
  * tcpv6_prot is not exported and its module may load after ours, so the
@@ -131,12 +134,24 @@ static void build_protos(struct proto prot[OKTLS_CONF_NUM][OKTLS_CONF_NUM],
 	}
 }
 
-static void build_ops(struct proto_ops *ops, const struct proto_ops *base)
+static void build_ops(struct proto_ops ops[2][2], const struct proto_ops *base)
 {
-	*ops = *base;
-	ops->poll = oktls_rx_poll;
-	ops->splice_read = oktls_rx_splice_read;
-	ops->read_sock = NULL;
+	int tx, rx;
+
+	for (tx = 0; tx < 2; tx++) {
+		for (rx = 0; rx < 2; rx++) {
+			struct proto_ops *o = &ops[tx][rx];
+
+			*o = *base;
+			if (tx)
+				o->shutdown = oktls_tx_shutdown;
+			if (rx) {
+				o->poll = oktls_rx_poll;
+				o->splice_read = oktls_rx_splice_read;
+				o->read_sock = NULL;
+			}
+		}
+	}
 }
 
 static int family_index(const struct sock *sk)
@@ -154,7 +169,7 @@ static void ensure_tcpv6_protos(const struct proto *prot,
 	mutex_lock(&tcpv6_prot_mutex);
 	if (prot != saved_tcpv6_prot) {
 		build_protos(protos[OKTLS_IPV6], prot);
-		build_ops(&rx_ops[OKTLS_IPV6], ops);
+		build_ops(sock_ops[OKTLS_IPV6], ops);
 		/* Publish the pointer only after the protos it guards. */
 		smp_store_release(&saved_tcpv6_prot, prot);
 	}
@@ -168,13 +183,14 @@ static void ensure_tcpv6_protos(const struct proto *prot,
  */
 void oktls_ulp_update_prot(struct sock *sk, struct oktls_ctx *ctx)
 {
+	bool tx = ctx->tx_conf == OKTLS_CONF_SW;
+	bool rx = ctx->rx_conf == OKTLS_CONF_SW;
 	int fam = family_index(sk);
 
 	WRITE_ONCE(sk->sk_prot, &protos[fam][ctx->tx_conf][ctx->rx_conf]);
 	if (sk->sk_socket)
 		WRITE_ONCE(sk->sk_socket->ops,
-			   ctx->rx_conf == OKTLS_CONF_SW ? &rx_ops[fam] :
-							   ctx->sk_ops);
+			   tx || rx ? &sock_ops[fam][tx][rx] : ctx->sk_ops);
 }
 
 /* Called by the TCP core with the socket locked, in process context. */
@@ -242,7 +258,7 @@ int oktls_ulp_register(void)
 	}
 	strscpy(oktls_ulp_ops.name, ulp_name, sizeof(oktls_ulp_ops.name));
 	build_protos(protos[OKTLS_IPV4], &tcp_prot);
-	build_ops(&rx_ops[OKTLS_IPV4], &inet_stream_ops);
+	build_ops(sock_ops[OKTLS_IPV4], &inet_stream_ops);
 	err = tcp_register_ulp(&oktls_ulp_ops);
 	if (err == -EEXIST)
 		pr_err("TCP ULP name \"%s\" is already registered%s\n", ulp_name,

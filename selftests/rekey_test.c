@@ -783,6 +783,28 @@ TEST_F(rk, close_notify_off)
 	CHECK(rk_peer_eof(self->cfd, why));
 }
 
+/*
+ * shutdown(SHUT_WR) ends the sending side the way close does: the data,
+ * MSG_MORE's too, the alert, the FIN. close adds nothing, no reset.
+ */
+TEST_F(rk, close_notify_at_shutdown)
+{
+	int v = 1;
+
+	ASSERT_EQ(0, setsockopt(self->sfd, SOL_TLS, OKTLS_CLOSE_NOTIFY, &v,
+				sizeof(v)));
+	send_all(_metadata, self->sfd, "last", 4, MSG_MORE);
+	ASSERT_EQ(0, shutdown(self->sfd, SHUT_WR));
+	PEER_EXPECT(WIRE_TYPE_DATA, "last", 4);
+	PEER_EXPECT(WIRE_TYPE_ALERT, close_notify, sizeof(close_notify));
+	CHECK(rk_peer_eof(self->cfd, why));
+	/* The socket still reads: the peer's records arrive after our FIN. */
+	peer_send(_metadata, self, "reply", 5);
+	RECV_DATA(self->sfd, "reply", 5);
+	close_tls(self);
+	CHECK(rk_peer_eof(self->cfd, why));
+}
+
 /* The alert is sealed with the TX key of the moment. */
 TEST_F(rk, close_notify_after_tx_rekey)
 {

@@ -226,6 +226,19 @@ static int sender_start(struct sender *s, int fd, const void *buf, size_t len,
 	return pthread_create(&s->thr, NULL, sender_fn, s);
 }
 
+/* One send of all of buf from a thread: it blocks once the buffers are full. */
+static int one_send_start(struct sender *s, int fd, const void *buf, size_t len,
+			  int flags)
+{
+	memset(s, 0, sizeof(*s));
+	s->fd = fd;
+	s->buf = buf;
+	s->len = len;
+	s->once = true;
+	s->flags = flags;
+	return pthread_create(&s->thr, NULL, sender_fn, s);
+}
+
 /* Ways to hand a buffer to the socket. */
 enum how { HOW_SEND, HOW_SENDMSG, HOW_WRITE, HOW_WRITEV, HOW_SENDTO, HOW_MAX };
 
@@ -617,13 +630,7 @@ TEST_F(tx, send_signal_interrupts)
 	fill_pattern(buf, cap, 11);
 	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, NULL));
 	small_buffers(self->cfd, self->sfd);
-	/* One call, which blocks once the buffers are full. */
-	memset(&s, 0, sizeof(s));
-	s.fd = self->cfd;
-	s.buf = buf;
-	s.len = cap;
-	s.once = true;
-	ASSERT_EQ(0, pthread_create(&s.thr, NULL, sender_fn, &s));
+	ASSERT_EQ(0, one_send_start(&s, self->cfd, buf, cap, 0));
 	usleep(500000);
 	ASSERT_EQ(0, pthread_kill(s.thr, SIGUSR1));
 	pthread_join(s.thr, NULL);
@@ -793,6 +800,236 @@ TEST_F(tx, close_flushes_records)
 	expect_data(_metadata, self->sfd, &self->k, buf, len, lens,
 		    split_lens(len, lens, 4));
 	EXPECT_EQ(0, wire_read_record(self->sfd, rec, sizeof(rec)));
+	free(buf);
+}
+
+/* Read fd up to the peer's FIN, appending to raw[*len..cap); 0 or errno. */
+static int raw_to_fin(int fd, uint8_t *raw, size_t cap, size_t *len)
+{
+	ssize_t n;
+
+	do {
+		if (*len == cap)
+			return E2BIG;
+		n = recv(fd, raw + *len, cap - *len, 0);
+		if (n > 0)
+			*len += n;
+	} while (n > 0);
+	return n ? errno : 0;
+}
+
+/*
+ * Open the records in raw[0..len): their application data must be
+ * data[0..cap) from the start, and raw must end where a record ends.
+ * Returns the plaintext bytes.
+ */
+static size_t open_all(struct __test_metadata *_metadata, struct wire_keys *k,
+		       const uint8_t *raw, size_t len, const uint8_t *data,
+		       size_t cap)
+{
+	static uint8_t pt[WIRE_MAX_RECORD];
+	size_t off = 0, got = 0, rlen, plen = 0;
+	uint8_t type = 0;
+	int err;
+
+	while (len - off >= WIRE_HEADER_SIZE) {
+		rlen = WIRE_HEADER_SIZE + ((size_t)raw[off + 3] << 8 | raw[off + 4]);
+		if (rlen > len - off)
+			break;
+		err = wire_open(k, raw + off, rlen, &type, pt, &plen);
+		EXPECT_EQ(WIRE_OK, err)
+			TH_LOG("record after %zu bytes: %s", got, wire_strerror(err));
+		EXPECT_EQ(WIRE_TYPE_DATA, type);
+		if (err || type != WIRE_TYPE_DATA || plen > cap - got)
+			return got;
+		EXPECT_EQ(0, memcmp(pt, data + got, plen));
+		got += plen;
+		off += rlen;
+	}
+	EXPECT_EQ(len, off)
+		TH_LOG("the stream ends %zu bytes into a record, after %zu bytes of data",
+		       len - off, got);
+	return got;
+}
+
+/* Records from fd up to the peer's FIN, checked as open_all() does. */
+static size_t read_to_fin(struct __test_metadata *_metadata, int fd,
+			  struct wire_keys *k, const uint8_t *data, size_t cap)
+{
+	size_t raw_cap = cap + cap / 8 + 4096, len = 0, got = 0;
+	uint8_t *raw = malloc(raw_cap);
+
+	EXPECT_NE(NULL, raw);
+	if (raw) {
+		EXPECT_EQ(0, raw_to_fin(fd, raw, raw_cap, &len));
+		got = open_all(_metadata, k, raw, len, data, cap);
+	}
+	free(raw);
+	return got;
+}
+
+/*
+ * shutdown(SHUT_WR) once a non-blocking send met EAGAIN: the record the
+ * module sealed and counted as sent but TCP had not taken whole still
+ * goes before the FIN, so the peer reads every byte send() returned, then
+ * the FIN, and close after it resets nothing.
+ *
+ * TCP takes a record in pieces only where it starts a new segment with
+ * its buffer full: a peer with a 4 KiB window makes the segments small,
+ * so a record is cut most times. Whether one was is measured (what TCP
+ * holds is what the peer has read or queued and what is unacked); if not,
+ * the peer drains a little and the sender fills again.
+ */
+TEST_F(tx, shutdown_after_eagain_flushes_record)
+{
+	size_t cap = 8 << 20, sent = 0, nrec = 0, len = 0, got;
+	size_t raw_cap = cap + cap / 8;
+	uint8_t *buf = malloc(cap), *raw = malloc(raw_cap);
+	long held = 0;
+	int round, err;
+	ssize_t n;
+	char c;
+
+	if (test_ulp_is_stock())
+		SKIP(goto out, "stock tls lets the FIN cut a record TCP has not taken whole (the stream ends inside it)");
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, raw);
+	close(self->cfd);
+	close(self->sfd);
+	self->sfd = -1;
+	ASSERT_EQ(0, tcp_pair_rcvbuf(AF_INET, &self->cfd, &self->sfd, 2048));
+	sock_timeouts(self->sfd, WAIT_MS, 0);
+	ASSERT_EQ(0, ulp_attach(self->cfd, test_ulp()));
+	err = wire_set_keys(self->cfd, TLS_TX, &self->k);
+	ASSERT_EQ(0, err) TH_LOG("%s", strerror(err));
+	fill_pattern(buf, cap, 15);
+	ASSERT_EQ(0, setsockopt(self->cfd, SOL_SOCKET, SO_SNDBUF, &(int){ 32768 },
+				sizeof(int)));
+	for (round = 0; round < 20 && held <= 0; round++) {
+		if (round) {
+			n = recv(self->sfd, raw + len, 7001, MSG_DONTWAIT);
+			ASSERT_LT(0, n);
+			len += n;
+		}
+		do {
+			n = send(self->cfd, buf + sent, WIRE_MAX_PLAINTEXT, MSG_DONTWAIT);
+			if (n > 0) {
+				sent += n;
+				nrec++;
+			}
+		} while (n > 0 && sent + WIRE_MAX_PLAINTEXT <= cap);
+		ASSERT_EQ(-1, n);
+		ASSERT_EQ(EAGAIN, errno);
+		usleep(100000);
+		held = (long)(sent + nrec * wire_overhead(&self->k)) -
+		       (long)(len + inq_bytes(self->sfd) + outq_bytes(self->cfd));
+	}
+	TH_LOG("%zu bytes sent in %zu records, %d rounds; %ld wire bytes were still the module's at shutdown",
+	       sent, nrec, round, held);
+	/* Else this run did not test what it is about. */
+	EXPECT_LT(0, held);
+	ASSERT_EQ(0, shutdown(self->cfd, SHUT_WR));
+	EXPECT_EQ(0, raw_to_fin(self->sfd, raw, raw_cap, &len));
+	got = open_all(_metadata, &self->k, raw, len, buf, sent);
+	EXPECT_EQ(sent, got);
+	ASSERT_EQ(0, close(self->cfd));
+	self->cfd = -1;
+	EXPECT_EQ(0, recv(self->sfd, &c, 1, 0)) TH_LOG("%s", strerror(errno));
+out:
+	free(buf);
+	free(raw);
+}
+
+/* MSG_MORE plaintext not sealed yet becomes a record before the FIN. */
+TEST_F(tx, shutdown_seals_msg_more)
+{
+	size_t lens[1] = { 700 };
+	uint8_t buf[700];
+
+	if (test_ulp_is_stock())
+		SKIP(return, "stock tls does not seal MSG_MORE plaintext at shutdown (the peer gets a cut record)");
+	fill_pattern(buf, sizeof(buf), 16);
+	ASSERT_EQ((ssize_t)sizeof(buf), send(self->cfd, buf, sizeof(buf), MSG_MORE));
+	ASSERT_EQ(0, shutdown(self->cfd, SHUT_WR));
+	expect_data(_metadata, self->sfd, &self->k, buf, sizeof(buf), lens, 1);
+	EXPECT_EQ(0, wire_read_record(self->sfd, buf, sizeof(buf)));
+}
+
+static volatile sig_atomic_t sigpipes;
+
+static void on_sigpipe(int sig)
+{
+	sigpipes++;
+}
+
+/*
+ * After shutdown(SHUT_WR) every way of sending fails with EPIPE (and
+ * SIGPIPE without MSG_NOSIGNAL), takes nothing and seals nothing; a second
+ * shutdown is harmless and receiving still works.
+ */
+TEST_F(tx, send_after_shutdown_epipe)
+{
+	struct sigaction sa = { .sa_handler = on_sigpipe }, old;
+	int fds[2];
+	char c = 'x';
+
+	if (test_ulp_is_stock())
+		SKIP(return, "stock tls returns a count for sends after shutdown(SHUT_WR), not EPIPE");
+	ASSERT_EQ(0, sigaction(SIGPIPE, &sa, &old));
+	sigpipes = 0;
+	EXPECT_EQ(1, send(self->cfd, "a", 1, 0));
+	ASSERT_EQ(0, shutdown(self->cfd, SHUT_WR));
+	EXPECT_EQ(0, shutdown(self->cfd, SHUT_WR));
+	EXPECT_EQ(-1, send(self->cfd, "b", 1, MSG_NOSIGNAL));
+	EXPECT_EQ(EPIPE, errno);
+	EXPECT_EQ(0, sigpipes);
+	EXPECT_EQ(-1, send(self->cfd, "b", 1, MSG_MORE));
+	EXPECT_EQ(EPIPE, errno);
+	EXPECT_EQ(-1, write(self->cfd, "b", 1));
+	EXPECT_EQ(EPIPE, errno);
+	EXPECT_EQ(-1, send_type(self->cfd, WIRE_TYPE_ALERT, "bb", 2, MSG_NOSIGNAL));
+	EXPECT_EQ(EPIPE, errno);
+	ASSERT_EQ(0, pipe(fds));
+	EXPECT_EQ(1, write(fds[1], "b", 1));
+	EXPECT_EQ(-1, splice(fds[0], NULL, self->cfd, NULL, 1, 0));
+	EXPECT_EQ(EPIPE, errno);
+	close(fds[0]);
+	close(fds[1]);
+	EXPECT_LE(3, sigpipes);
+	sigaction(SIGPIPE, &old, NULL);
+	EXPECT_EQ(1UL, read_to_fin(_metadata, self->sfd, &self->k,
+				   (const uint8_t *)"a", 1));
+	/* The other direction is open: plain bytes from the peer still come in. */
+	EXPECT_EQ(1, send(self->sfd, &c, 1, 0));
+	EXPECT_EQ(1, recv(self->cfd, &c, 1, 0));
+	EXPECT_EQ(0, shutdown(self->cfd, SHUT_RDWR));
+}
+
+/*
+ * shutdown(SHUT_WR) while another thread's send is blocked mid-stream:
+ * shutdown does not wait, the send ends at a record boundary with its
+ * count, and the peer reads exactly those bytes, then the FIN.
+ */
+TEST_F(tx, shutdown_during_blocked_send)
+{
+	size_t cap = 8 << 20, got;
+	uint8_t *buf = malloc(cap);
+	struct sender s;
+
+	ASSERT_NE(NULL, buf);
+	fill_pattern(buf, cap, 17);
+	small_buffers(self->cfd, self->sfd);
+	ASSERT_EQ(0, one_send_start(&s, self->cfd, buf, cap, MSG_NOSIGNAL));
+	usleep(300000);
+	/* The peer reads only after it: a shutdown that waited would hang. */
+	ASSERT_EQ(0, shutdown(self->cfd, SHUT_WR));
+	got = read_to_fin(_metadata, self->sfd, &self->k, buf, cap);
+	pthread_join(s.thr, NULL);
+	TH_LOG("blocked send ended with %zu bytes, %s; the peer read %zu",
+	       s.sent, s.err ? strerror(s.err) : "no error", got);
+	EXPECT_EQ(s.sent, got);
+	EXPECT_GT(cap, s.sent);
+	EXPECT_TRUE(s.sent || s.err == EPIPE);
 	free(buf);
 }
 

@@ -13,7 +13,7 @@
 #include <linux/types.h>
 
 /* setsockopt/getsockopt(SOL_TLS, ...) */
-#define OKTLS_CLOSE_NOTIFY	0x4f00	/* int: kernel sends close_notify at close */
+#define OKTLS_CLOSE_NOTIFY	0x4f00	/* int: close_notify at close or SHUT_WR */
 #define OKTLS_SOCK_STATS	0x4f01	/* getsockopt: struct oktls_sock_stats */
 #define OKTLS_TX_SECRET		0x4f02	/* setsockopt: struct oktls_secret_info */
 #define OKTLS_RX_SECRET		0x4f03	/* setsockopt: struct oktls_secret_info */

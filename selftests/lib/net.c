@@ -56,6 +56,11 @@ int tcp_listener(int family)
 
 int tcp_pair(int family, int *client, int *server)
 {
+	return tcp_pair_rcvbuf(family, client, server, 0);
+}
+
+int tcp_pair_rcvbuf(int family, int *client, int *server, int rcvbuf)
+{
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	int lfd, cfd = -1, sfd = -1, saved;
@@ -63,6 +68,9 @@ int tcp_pair(int family, int *client, int *server)
 	lfd = tcp_listener(family);
 	if (lfd < 0)
 		return -1;
+	/* The accepted socket inherits it, so its SYN-ACK offers that window. */
+	if (rcvbuf && setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)))
+		goto err;
 	if (getsockname(lfd, (struct sockaddr *)&ss, &len))
 		goto err;
 	cfd = socket(family, SOCK_STREAM, 0);
@@ -179,6 +187,15 @@ int inq_bytes(int fd)
 	int n;
 
 	if (ioctl(fd, SIOCINQ, &n))
+		return -1;
+	return n;
+}
+
+int outq_bytes(int fd)
+{
+	int n;
+
+	if (ioctl(fd, SIOCOUTQ, &n))
 		return -1;
 	return n;
 }

@@ -22,6 +22,13 @@
  */
 int tcp_pair(int family, int *client, int *server);
 
+/*
+ * tcp_pair() whose server side has SO_RCVBUF rcvbuf (0: the default) from
+ * its first window on: TCP then queues the client's data in segments of
+ * about half that window.
+ */
+int tcp_pair_rcvbuf(int family, int *client, int *server, int rcvbuf);
+
 /* A TCP socket in LISTEN state on loopback, or -1. */
 int tcp_listener(int family);
 
@@ -55,6 +62,9 @@ int set_nonblock(int fd, bool on);
 
 /* Bytes waiting in fd's receive queue (SIOCINQ), or -1. */
 int inq_bytes(int fd);
+
+/* Bytes in fd's TCP send queue not yet acknowledged (SIOCOUTQ), or -1. */
+int outq_bytes(int fd);
 
 /* Monotonic clock in milliseconds. */
 long long now_ms(void);
