@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "oktlsd.h"
+#include "../../kmod/uapi/oktls.h"
 
 #ifndef SOL_TLS
 #define SOL_TLS 282
@@ -64,6 +65,21 @@ void oktlsd_relay_alert(int tls_fd, uint8_t level, uint8_t desc)
 	/* Best effort: a peer that is gone or not reading does not get it. */
 	if (sendmsg(tls_fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		log_debug("alert %u not sent: %s", desc, strerror(errno));
+}
+
+/*
+ * Our side of the stream ended in order: close_notify, then the FIN. oktls
+ * seals the alert itself at shutdown, behind every record still queued,
+ * however full the send buffer is. The stock module has no such option:
+ * the alert is sent here, and a full send buffer refuses it (EAGAIN).
+ */
+static void end_tls_stream(int tls_fd)
+{
+	int one = 1;
+
+	if (setsockopt(tls_fd, SOL_TLS, OKTLS_CLOSE_NOTIFY, &one, sizeof(one)))
+		oktlsd_relay_alert(tls_fd, SSL3_AL_WARNING, SSL3_AD_CLOSE_NOTIFY);
+	shutdown(tls_fd, SHUT_WR);
 }
 
 struct oktlsd_relay *oktlsd_relay_new(int tls_fd, int plain_fd,
@@ -280,8 +296,9 @@ static int pump_dir(struct oktlsd_relay *r, struct dir *d, int src, int dst,
 	if (d->eof && !d->inpipe && !d->len && !d->done) {
 		d->done = true;
 		if (dst == r->tls_fd)
-			oktlsd_relay_alert(dst, SSL3_AL_WARNING, SSL3_AD_CLOSE_NOTIFY);
-		shutdown(dst, SHUT_WR);
+			end_tls_stream(dst);
+		else
+			shutdown(dst, SHUT_WR);
 		progress = 1;
 	}
 	return progress;
