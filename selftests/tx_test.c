@@ -215,13 +215,19 @@ static void *sender_fn(void *arg)
 	return NULL;
 }
 
-static int sender_start(struct sender *s, int fd, const void *buf, size_t len,
-			size_t chunk)
+/* A sender of buf to fd, not started yet. */
+static void sender_init(struct sender *s, int fd, const void *buf, size_t len)
 {
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
 	s->buf = buf;
 	s->len = len;
+}
+
+static int sender_start(struct sender *s, int fd, const void *buf, size_t len,
+			size_t chunk)
+{
+	sender_init(s, fd, buf, len);
 	s->chunk = chunk;
 	return pthread_create(&s->thr, NULL, sender_fn, s);
 }
@@ -230,10 +236,7 @@ static int sender_start(struct sender *s, int fd, const void *buf, size_t len,
 static int one_send_start(struct sender *s, int fd, const void *buf, size_t len,
 			  int flags)
 {
-	memset(s, 0, sizeof(*s));
-	s->fd = fd;
-	s->buf = buf;
-	s->len = len;
+	sender_init(s, fd, buf, len);
 	s->once = true;
 	s->flags = flags;
 	return pthread_create(&s->thr, NULL, sender_fn, s);

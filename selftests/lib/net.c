@@ -182,22 +182,24 @@ int set_nonblock(int fd, bool on)
 	return fcntl(fd, F_SETFL, fl);
 }
 
-int inq_bytes(int fd)
+/* An int a socket ioctl reports, or -1. */
+static int ioctl_int(int fd, unsigned long request)
 {
 	int n;
 
-	if (ioctl(fd, SIOCINQ, &n))
+	if (ioctl(fd, request, &n))
 		return -1;
 	return n;
 }
 
+int inq_bytes(int fd)
+{
+	return ioctl_int(fd, SIOCINQ);
+}
+
 int outq_bytes(int fd)
 {
-	int n;
-
-	if (ioctl(fd, SIOCOUTQ, &n))
-		return -1;
-	return n;
+	return ioctl_int(fd, SIOCOUTQ);
 }
 
 long long now_ms(void)
