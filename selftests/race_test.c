@@ -452,11 +452,12 @@ TEST_F_TIMEOUT(race, peer_garbage, 400)
 		EXPECT_TRUE(test_ulp_is_stock() ?
 			    r->seen.bytes[0] == p.data[0] :
 			    !r->eof && done_reading(r, &p, errs[g], true))
-			TH_LOG("round %d (%s, garbage %d): %llu of %llu bytes, then %s",
+			TH_LOG("round %d (%s, garbage %d): %llu of %llu bytes, then %s (the peer's writes: %s)",
 			       self->rounds, cipher_for(self->rounds / 5)->name, g,
 			       (unsigned long long)r->seen.bytes[0],
 			       (unsigned long long)p.data[0],
-			       r->eof ? "EOF" : strerror(r->last_err));
+			       r->eof ? "EOF" : strerror(r->last_err),
+			       p.err ? strerror(p.err) : "all written");
 		EXPECT_EQ(p.ctrl, r->seen.ctrl_bytes);
 		crew_free(c, &self->iters);
 		close(b);
