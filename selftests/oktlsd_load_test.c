@@ -160,9 +160,12 @@ TEST_F_TIMEOUT(load, load_1000_concurrent, 900)
 	EXPECT_EQ(N, held);
 	EXPECT_LE(N * 6, fds);
 	EXPECT_EQ(N, daemon_stat(self->d.c.pid, self->d.log, "active"));
+	t0 = mono_ms();
 	for (i = 0; i < N; i++)
 		tc_close(&t[i]);
-	EXPECT_EQ(0, daemon_settle(&self->d, 60000));
+	/* 13 closes a second on the debug kernel in CI: the bound scales too. */
+	EXPECT_EQ(0, daemon_settle(&self->d, 120000 * timeout_scale()));
+	TH_LOG("all %d connections closed in the daemon after %lld ms", N, mono_ms() - t0);
 	EXPECT_EQ(N, daemon_stat(self->d.c.pid, self->d.log, "offloaded"));
 	EXPECT_EQ(0, daemon_stop_within(&self->d, 30000));
 	free(t);
