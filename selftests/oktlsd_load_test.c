@@ -7,6 +7,10 @@
  *   load_1000_concurrent  1000 connections open at once, each echoes
  *   abuse_no_leaks        10 000 connections in assorted bad ways; fd count
  *                         and RSS afterwards against a warmed-up baseline
+ *   refused_backend_alert_arrives
+ *                         backend down: the client reads the internal_error
+ *                         alert even after writing more; the daemon waits
+ *                         for the client's end, 2 s at most
  *   per_source_limit      --max-per-source: one source is capped, another
  *                         still served
  *   sigterm_drains        a transfer in flight finishes, new connections
@@ -532,6 +536,97 @@ TEST_F_TIMEOUT(load, abuse_no_leaks, 500)
 	EXPECT_EQ(0, daemon_stop_within(&self->d2, 20000));
 	free(warm);
 	free(run);
+}
+
+/* Whether needle shows up in the daemon's log within ms. */
+static bool log_shows(struct daemon *d, const char *needle, int ms)
+{
+	long long end = mono_ms() + ms;
+
+	while (!file_has(d->log, needle)) {
+		if (mono_ms() > end)
+			return false;
+		usleep(20000);
+	}
+	return true;
+}
+
+/*
+ * A blocking TLS 1.3 connection to port that sends a request right after
+ * the handshake, then waits until the daemon's end of the stream (FIN or
+ * reset) is here. The fd, or -1.
+ */
+static int request_until_end(SSL_CTX *ctx, int port, SSL **sslp)
+{
+	struct pollfd p = { .events = POLLRDHUP };
+	SSL *ssl = SSL_new(ctx);
+
+	p.fd = tcp_connect_port(port);
+	if (!ssl || p.fd < 0 || !SSL_set_fd(ssl, p.fd) ||
+	    !SSL_set_max_proto_version(ssl, TLS1_3_VERSION))
+		goto fail;
+	SSL_set_tlsext_host_name(ssl, "localhost");
+	SSL_set1_host(ssl, "localhost");
+	if (SSL_connect(ssl) != 1 || SSL_write(ssl, "GET /\r\n", 7) != 7 ||
+	    poll(&p, 1, 10000 * timeout_scale()) != 1)
+		goto fail;
+	*sslp = ssl;
+	return p.fd;
+fail:
+	SSL_free(ssl);
+	if (p.fd >= 0)
+		close(p.fd);
+	return -1;
+}
+
+/*
+ * Backend down: the daemon ends each connection with internal_error. The
+ * client's request sits unread in the daemon's socket, and closing that
+ * socket would reset the connection: a client that writes once more before
+ * it reads would get ECONNRESET and never learn why. The daemon sends its
+ * FIN after the alert and keeps the socket until the client ends too, or
+ * for 2 s at most.
+ */
+TEST_F_TIMEOUT(load, refused_backend_alert_arrives, 120)
+{
+	const int scale = timeout_scale();
+	long long t_end, held_ms;
+	int fd, r, err;
+	char buf[64];
+	SSL *ssl;
+
+	ASSERT_EQ(0, load_daemon_start(&self->d2, "alert", free_port(), PKI "/server.pem", NULL));
+
+	/* The client ends once it has read the alert. */
+	fd = request_until_end(self->ctx, self->d2.port, &ssl);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(5, SSL_write(ssl, "more\n", 5))
+		TH_LOG("a write after the daemon's end failed: %s", strerror(errno));
+	ERR_clear_error();
+	r = SSL_read(ssl, buf, sizeof(buf));
+	err = SSL_get_error(ssl, r);
+	EXPECT_EQ(SSL_ERROR_SSL, err);
+	EXPECT_EQ(SSL_R_TLSV1_ALERT_INTERNAL_ERROR, ERR_GET_REASON(ERR_peek_error()))
+		TH_LOG("SSL_read %d, error %d, %s", r, err, ERR_reason_error_string(ERR_peek_error()));
+	SSL_free(ssl);
+	close(fd);
+	EXPECT_EQ(0, daemon_settle(&self->d2, 10000 * scale));
+	EXPECT_FALSE(file_has(self->d2.log, "did not end after our alert"));
+
+	/* A client that neither reads nor closes: dropped after the linger. */
+	fd = request_until_end(self->ctx, self->d2.port, &ssl);
+	ASSERT_LE(0, fd);
+	t_end = mono_ms();
+	EXPECT_TRUE(log_shows(&self->d2, "did not end after our alert", 10000 * scale))
+		dump_file(self->d2.log, 20);
+	held_ms = mono_ms() - t_end;
+	TH_LOG("an idle client's connection held %lld ms after the alert", held_ms);
+	EXPECT_LE(1900, held_ms);
+	EXPECT_EQ(0, daemon_settle(&self->d2, 10000 * scale));
+	SSL_free(ssl);
+	close(fd);
+	EXPECT_EQ(2, daemon_stat(self->d2.c.pid, self->d2.log, "backend_failed"));
+	EXPECT_EQ(0, daemon_stop_within(&self->d2, 20000));
 }
 
 /*

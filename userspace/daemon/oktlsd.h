@@ -103,6 +103,8 @@ struct oktlsd_relay *oktlsd_relay_new(int tls_fd, int plain_fd,
 int oktlsd_relay_pump(struct oktlsd_relay *r);
 /* Send a TLS alert record (best effort) on an offloaded socket. */
 void oktlsd_relay_alert(int tls_fd, uint8_t level, uint8_t desc);
+/* Whether the relay ended the connection with a fatal alert of its own. */
+bool oktlsd_relay_alerted(const struct oktlsd_relay *r);
 void oktlsd_relay_free(struct oktlsd_relay *r);
 
 #endif

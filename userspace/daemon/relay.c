@@ -44,6 +44,7 @@ struct oktlsd_relay {
 	int tls_fd, plain_fd;
 	struct dir up;		/* TLS -> plain */
 	struct dir down;	/* plain -> TLS */
+	bool alerted;		/* a fatal alert of ours went to the TLS peer */
 	char name[80];
 };
 
@@ -65,6 +66,17 @@ void oktlsd_relay_alert(int tls_fd, uint8_t level, uint8_t desc)
 	/* Best effort: a peer that is gone or not reading does not get it. */
 	if (sendmsg(tls_fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		log_debug("alert %u not sent: %s", desc, strerror(errno));
+}
+
+static void fatal_alert(struct oktlsd_relay *r, uint8_t desc)
+{
+	oktlsd_relay_alert(r->tls_fd, SSL3_AL_FATAL, desc);
+	r->alerted = true;
+}
+
+bool oktlsd_relay_alerted(const struct oktlsd_relay *r)
+{
+	return r && r->alerted;
 }
 
 /*
@@ -212,16 +224,16 @@ static int control_record(struct oktlsd_relay *r, struct dir *d)
 			atomic_fetch_add(&oktlsd_stats.key_updates, 1);
 			log_warn("%s: TLS peer sent a KeyUpdate, and the kernel holds no traffic secret to follow it (--no-kernel-keyupdate, or a module without it): closing with internal_error",
 				 r->name);
-			oktlsd_relay_alert(r->tls_fd, SSL3_AL_FATAL, TLS1_AD_INTERNAL_ERROR);
+			fatal_alert(r, TLS1_AD_INTERNAL_ERROR);
 			return -1;
 		}
 		log_info("%s: unexpected post-handshake message %u: closing", r->name,
 			 n ? rec[0] : 0);
-		oktlsd_relay_alert(r->tls_fd, SSL3_AL_FATAL, SSL3_AD_UNEXPECTED_MESSAGE);
+		fatal_alert(r, SSL3_AD_UNEXPECTED_MESSAGE);
 		return -1;
 	default:
 		log_info("%s: unexpected record type %u: closing", r->name, type);
-		oktlsd_relay_alert(r->tls_fd, SSL3_AL_FATAL, SSL3_AD_UNEXPECTED_MESSAGE);
+		fatal_alert(r, SSL3_AD_UNEXPECTED_MESSAGE);
 		return -1;
 	}
 }

@@ -5,7 +5,8 @@
  * accepted it: TCP connect, OpenSSL handshake (non-blocking), offload, and
  * the splice relay. Every fd is edge-triggered; a handler always runs until
  * EAGAIN. Connections not offloaded within the handshake timeout are
- * dropped; since the timeout is one constant, the timer list is a FIFO.
+ * dropped, and one ended by a fatal alert of ours lingers LINGER_MS at
+ * most; each timeout is one constant, so each timer list is a FIFO.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +29,14 @@
 #include "../../kmod/uapi/oktls.h"
 
 enum kind { K_LISTEN, K_WAKE, K_CONN };
-enum state { S_CONNECT_TLS, S_HANDSHAKE, S_CONNECT_PLAIN, S_RELAY, S_DEAD };
+enum state { S_CONNECT_TLS, S_HANDSHAKE, S_CONNECT_PLAIN, S_RELAY, S_LINGER, S_DEAD };
+
+/* How long a connection ended by our fatal alert waits for the peer's end. */
+#define LINGER_MS 2000
+
+struct timers {
+	struct conn *head, *tail;
+};
 
 struct item {
 	enum kind kind;
@@ -41,11 +50,12 @@ struct conn {
 	int tls_fd, plain_fd;
 	SSL *ssl;
 	struct oktlsd_relay *relay;
-	struct conn *prev, *next;	/* timer FIFO while not offloaded */
+	struct timers *timers;		/* the FIFO it is on, or NULL */
+	struct conn *prev, *next;
 	struct conn *dead_next;
 	struct conn *all_prev, *all_next;	/* every live connection */
 	long long deadline;
-	bool timed, source_held, ticket_offered;
+	bool source_held, ticket_offered;
 	bool kernel_keyupdate;		/* the kernel holds the TLS 1.3 secrets */
 	uint8_t *pending;
 	size_t pending_len;
@@ -59,7 +69,7 @@ struct oktlsd_worker {
 	struct item wake;
 	struct item listen[OKTLSD_MAX_LISTEN];
 	int nlisten;
-	struct conn *head, *tail;	/* timer FIFO */
+	struct timers handshake, linger;
 	struct conn *dead;		/* freed after the event batch */
 	struct conn *all;		/* every live connection */
 	long nconns;
@@ -79,35 +89,34 @@ static long long now_ms(void)
 
 static void timer_del(struct conn *c)
 {
-	struct oktlsd_worker *w = c->w;
+	struct timers *t = c->timers;
 
-	if (!c->timed)
+	if (!t)
 		return;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		w->head = c->next;
+		t->head = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	else
-		w->tail = c->prev;
+		t->tail = c->prev;
 	c->prev = c->next = NULL;
-	c->timed = false;
+	c->timers = NULL;
 }
 
-static void timer_add(struct conn *c)
+static void timer_add(struct conn *c, struct timers *t, int ms)
 {
-	struct oktlsd_worker *w = c->w;
-
-	c->deadline = now_ms() + oktlsd_cfg.handshake_timeout_ms;
-	c->prev = w->tail;
+	timer_del(c);
+	c->deadline = now_ms() + ms;
+	c->prev = t->tail;
 	c->next = NULL;
-	if (w->tail)
-		w->tail->next = c;
+	if (t->tail)
+		t->tail->next = c;
 	else
-		w->head = c;
-	w->tail = c;
-	c->timed = true;
+		t->head = c;
+	t->tail = c;
+	c->timers = t;
 }
 
 static void source_release(struct conn *c)
@@ -165,6 +174,31 @@ static void conn_close(struct conn *c)
 	c->w->nconns--;
 	atomic_fetch_sub(&oktlsd_stats.active, 1);
 	atomic_fetch_add(&oktlsd_stats.closed, 1);
+}
+
+/*
+ * A fatal alert of ours is on its way to the TLS peer, which must be able
+ * to read it. Closing with its bytes unread would reset the connection, and
+ * a peer that writes before it reads then gets ECONNRESET, never the alert.
+ * So the FIN follows the alert and the socket stays open, unread, until the
+ * peer ends too (its FIN or reset) or LINGER_MS pass.
+ */
+static void linger_close(struct conn *c)
+{
+	struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLET, .data.ptr = &c->item };
+
+	oktlsd_relay_free(c->relay);
+	c->relay = NULL;
+	if (c->plain_fd >= 0)
+		close(c->plain_fd);
+	c->plain_fd = -1;
+	if (shutdown(c->tls_fd, SHUT_WR) ||
+	    epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->tls_fd, &ev)) {
+		conn_close(c);
+		return;
+	}
+	c->state = S_LINGER;
+	timer_add(c, &c->w->linger, LINGER_MS);
 }
 
 static int watch(struct conn *c, int fd)
@@ -225,7 +259,10 @@ static void relay_failed(struct conn *c)
 	if (c->plain_fd >= 0)
 		setsockopt(c->plain_fd, SOL_SOCKET, SO_LINGER, &abort_close,
 			   sizeof(abort_close));
-	conn_close(c);
+	if (oktlsd_relay_alerted(c->relay))
+		linger_close(c);
+	else
+		conn_close(c);
 }
 
 static void start_relay(struct conn *c)
@@ -263,7 +300,10 @@ static void backend_failed(struct conn *c, const char *why)
 	} else {
 		log_info("%s: backend %s: %s: closing with internal_error", c->name,
 			 oktlsd_cfg.backend, why);
+		/* The TLS side is offloaded: the alert goes through the kernel. */
 		oktlsd_relay_alert(c->tls_fd, SSL3_AL_FATAL, TLS1_AD_INTERNAL_ERROR);
+		linger_close(c);
+		return;
 	}
 	conn_close(c);
 }
@@ -509,6 +549,14 @@ static int connected(int fd)
 	return getpeername(fd, (struct sockaddr *)&ss, &len) ? 0 : 1;
 }
 
+/* Whether the peer ended the stream (FIN or reset) or the socket failed. */
+static bool peer_ended(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static void conn_event(struct conn *c, uint32_t events)
 {
 	int ret;
@@ -536,6 +584,11 @@ static void conn_event(struct conn *c, uint32_t events)
 		if (ret < 0)
 			relay_failed(c);
 		else if (!ret)
+			conn_close(c);
+		return;
+	case S_LINGER:
+		/* The event may be the backend socket's, from this batch: ask. */
+		if (peer_ended(c->tls_fd))
 			conn_close(c);
 		return;
 	case S_DEAD:
@@ -590,7 +643,7 @@ static void accept_one(struct oktlsd_worker *w, int lfd)
 	w->all = c;
 	w->nconns++;
 	atomic_fetch_add(&oktlsd_stats.active, 1);
-	timer_add(c);
+	timer_add(c, &w->handshake, oktlsd_cfg.handshake_timeout_ms);
 	if (oktlsd_cfg.client) {
 		/* The local side is watched once the TLS side is offloaded. */
 		c->plain_fd = fd;
@@ -628,6 +681,19 @@ static void listen_ctl(struct oktlsd_worker *w, bool on)
 	w->listening = on;
 }
 
+/* Milliseconds to the first deadline, or -1. */
+static int next_timeout(struct oktlsd_worker *w, long long now)
+{
+	long long first = -1;
+	struct conn *heads[2] = { w->handshake.head, w->linger.head };
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (heads[i] && (first < 0 || heads[i]->deadline < first))
+			first = heads[i]->deadline;
+	return first < 0 ? -1 : (int)(first - now);
+}
+
 static void *worker_main(void *arg)
 {
 	struct oktlsd_worker *w = arg;
@@ -646,16 +712,21 @@ static void *worker_main(void *arg)
 				break;
 		}
 		now = now_ms();
-		while (w->head && w->head->deadline <= now) {
+		while (w->handshake.head && w->handshake.head->deadline <= now) {
 			atomic_fetch_add(&oktlsd_stats.handshake_timeout, 1);
-			log_info("%s: handshake timeout", w->head->name);
-			conn_close(w->head);
+			log_info("%s: handshake timeout", w->handshake.head->name);
+			conn_close(w->handshake.head);
+		}
+		while (w->linger.head && w->linger.head->deadline <= now) {
+			log_info("%s: the peer did not end after our alert in %d ms: closed",
+				 w->linger.head->name, LINGER_MS);
+			conn_close(w->linger.head);
 		}
 		if (drain_end && now >= drain_end) {
 			log_warn("worker %d: drain timeout, closing %ld connections", w->id, w->nconns);
 			break;
 		}
-		timeout = w->head ? (int)(w->head->deadline - now) : -1;
+		timeout = next_timeout(w, now);
 		if (drain_end && (timeout < 0 || timeout > drain_end - now))
 			timeout = drain_end - now;
 		if (w->dead)
