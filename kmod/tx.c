@@ -863,6 +863,9 @@ int oktls_tx_init(struct sock *sk, struct oktls_ctx *ctx,
 {
 	struct oktls_tx *tx;
 
+	/* Lengths in struct oktls_rec are u16; the struct fits a 2 KiB slab. */
+	BUILD_BUG_ON(OKTLS_HEADER_SIZE + OKTLS_MAX_PLAINTEXT + 256 > U16_MAX);
+	BUILD_BUG_ON(sizeof(struct oktls_tx) > 2048);
 	tx = kzalloc(sizeof(*tx), GFP_KERNEL);
 	if (!tx)
 		return -ENOMEM;
