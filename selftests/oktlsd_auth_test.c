@@ -58,33 +58,6 @@ static const struct {
 	.logged = "TLS peer sent a KeyUpdate",
 };
 
-/* Whether needle shows up in the file within ms. */
-static bool file_wait(const char *path, const char *needle, int ms)
-{
-	long long end = mono_ms() + ms;
-
-	while (!file_has(path, needle)) {
-		if (mono_ms() > end)
-			return false;
-		usleep(20000);
-	}
-	return true;
-}
-
-/* Lines of the file holding needle, or holding both needle and also. */
-static int file_count(const char *path, const char *needle, const char *also)
-{
-	char line[1024];
-	FILE *f = fopen(path, "r");
-	int n = 0;
-
-	while (f && fgets(line, sizeof(line), f))
-		n += strstr(line, needle) && (!also || strstr(line, also));
-	if (f)
-		fclose(f);
-	return n;
-}
-
 /* Text read from a pipe or socket so far, NUL-terminated. */
 struct cap {
 	char buf[65536];

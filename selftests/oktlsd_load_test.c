@@ -538,19 +538,6 @@ TEST_F_TIMEOUT(load, abuse_no_leaks, 500)
 	free(run);
 }
 
-/* Whether needle shows up in the daemon's log within ms. */
-static bool log_shows(struct daemon *d, const char *needle, int ms)
-{
-	long long end = mono_ms() + ms;
-
-	while (!file_has(d->log, needle)) {
-		if (mono_ms() > end)
-			return false;
-		usleep(20000);
-	}
-	return true;
-}
-
 /*
  * A blocking TLS 1.3 connection to port that sends a request right after
  * the handshake, then waits until the daemon's end of the stream (FIN or
@@ -617,7 +604,7 @@ TEST_F_TIMEOUT(load, refused_backend_alert_arrives, 120)
 	fd = request_until_end(self->ctx, self->d2.port, &ssl);
 	ASSERT_LE(0, fd);
 	t_end = mono_ms();
-	EXPECT_TRUE(log_shows(&self->d2, "did not end after our alert", 10000 * scale))
+	EXPECT_TRUE(file_wait(self->d2.log, "did not end after our alert", 10000 * scale))
 		dump_file(self->d2.log, 20);
 	held_ms = mono_ms() - t_end;
 	TH_LOG("an idle client's connection held %lld ms after the alert", held_ms);

@@ -134,33 +134,6 @@ FIXTURE_TEARDOWN(rekey)
 		dump_file(self->d.log, 60);
 }
 
-/* Whether needle shows up in the file within ms. */
-static bool log_wait(const char *path, const char *needle, int ms)
-{
-	long long end = mono_ms() + ms;
-
-	while (!file_has(path, needle)) {
-		if (mono_ms() > end)
-			return false;
-		usleep(50000);
-	}
-	return true;
-}
-
-/* Lines of the file holding needle. */
-static int log_count(const char *path, const char *needle)
-{
-	char line[2048];
-	FILE *f = fopen(path, "r");
-	int n = 0;
-
-	while (f && fgets(line, sizeof(line), f))
-		n += !!strstr(line, needle);
-	if (f)
-		fclose(f);
-	return n;
-}
-
 /* The number after needle on the last line holding it, or -1. */
 static long long log_number(const char *path, const char *needle)
 {
@@ -252,7 +225,7 @@ static void expect_followed(struct __test_metadata *_metadata, FIXTURE_DATA(reke
 	EXPECT_LE(auto_min, p->ku_seen);
 
 	/* oktlsd's account of the kernel's work, logged when the connection ended. */
-	EXPECT_TRUE(log_wait(log, "the kernel followed ", 20000 * timeout_scale()));
+	EXPECT_TRUE(file_wait(log, "the kernel followed ", 20000 * timeout_scale()));
 	f = fopen(log, "r");
 	while (f && fgets(line, sizeof(line), f)) {
 		char *q = strstr(line, "the kernel followed ");
@@ -272,7 +245,7 @@ static void expect_followed(struct __test_metadata *_metadata, FIXTURE_DATA(reke
 	EXPECT_EQ((long long)k, log_number(log, " kernel_key_updates="));
 	EXPECT_EQ((long long)k + p->ku_seen, log_number(log, " kernel_rekeys="));
 	EXPECT_EQ(0, log_number(log, " key_updates="));
-	EXPECT_EQ(0, log_count(log, BARE_LOGGED));
+	EXPECT_EQ(0, file_count(log, BARE_LOGGED, NULL));
 	printf("# peer sent %d KeyUpdates (%d update_requested), read %d from the kernel\n",
 	       p->ku_sent, p->ku_sent_requested, p->ku_seen);
 	printf("# the first after %llu bytes; --rekey-records %u needs %lld at least\n",
@@ -304,11 +277,11 @@ static void expect_bare(struct __test_metadata *_metadata, FIXTURE_DATA(rekey) *
 	EXPECT_EQ(0, memcmp(sum, p->rsum, 32));
 	show_sums("plain to peer, cut", sum, p->rsum, p->rdone);
 
-	EXPECT_TRUE(log_wait(self->d.log, BARE_LOGGED, 10000 * timeout_scale()));
+	EXPECT_TRUE(file_wait(self->d.log, BARE_LOGGED, 10000 * timeout_scale()));
 	EXPECT_EQ(0, daemon_stop(&self->d));
 	log_show(self->d.log, BARE_LOGGED);
 	log_show(self->d.log, " stats: ");
-	EXPECT_EQ(1, log_count(self->d.log, BARE_LOGGED));
+	EXPECT_EQ(1, file_count(self->d.log, BARE_LOGGED, NULL));
 	EXPECT_EQ(1, log_number(self->d.log, " key_updates="));
 	EXPECT_EQ((long long)self->ku, log_number(self->d.log, " bytes_to_plain="));
 	EXPECT_EQ(0, log_number(self->d.log, " kernel_key_updates="));
@@ -362,7 +335,7 @@ static void transfer(struct __test_metadata *_metadata, FIXTURE_DATA(rekey) *sel
 		show_sums("plain to peer", c->wsum, p->rsum, p->rdone);
 		expect_followed(_metadata, self, p, c);
 	}
-	EXPECT_EQ(variant->bare ? 0 : 1, log_count(self->d.log, ", kernel key updates)"));
+	EXPECT_EQ(variant->bare ? 0 : 1, file_count(self->d.log, ", kernel key updates)", NULL));
 	tlspeer_free(p);
 }
 

@@ -415,6 +415,33 @@ static inline bool file_has(const char *path, const char *needle)
 	return found;
 }
 
+/* Whether needle shows up in the file within ms. */
+static inline bool file_wait(const char *path, const char *needle, int ms)
+{
+	long long end = mono_ms() + ms;
+
+	while (!file_has(path, needle)) {
+		if (mono_ms() > end)
+			return false;
+		usleep(20000);
+	}
+	return true;
+}
+
+/* Lines of the file holding needle, or holding both needle and also. */
+static inline int file_count(const char *path, const char *needle, const char *also)
+{
+	char line[2048];
+	FILE *f = fopen(path, "r");
+	int n = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, needle) && (!also || strstr(line, also));
+	if (f)
+		fclose(f);
+	return n;
+}
+
 static inline void dump_file(const char *path, int max_lines)
 {
 	char line[1024];
